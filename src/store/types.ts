@@ -1,0 +1,68 @@
+/**
+ * The Store interface: what zarr-tx needs from a key-value backend. It stays structurally compatible
+ * with zarrita's `AsyncReadable`/`AsyncWritable`, so every zarr-tx store can be handed to plain zarrita.
+ * Optional methods are capabilities, declared in `capabilities`; callers check the flag, never guess.
+ */
+import type { AbsolutePath, RangeQuery } from "@zarrita/storage";
+
+export type { AbsolutePath, RangeQuery };
+
+/** What a store can do beyond get/set/delete/list. */
+export interface StoreCapabilities {
+  /** `set` replaces an object atomically: a concurrent reader sees the old bytes or the new, never a mix. */
+  readonly atomicReplace: boolean;
+  /** `set` is durable when it resolves (fsync on files, a completed PUT on S3). */
+  readonly durable: boolean;
+  /** `getVersioned` and `setIf` exist: conditional writes against an opaque per-key version. */
+  readonly conditionalWrite: boolean;
+}
+
+/** Options of a read. */
+export interface StoreGetOptions {
+  readonly signal?: AbortSignal;
+}
+
+/** Bytes with the opaque version they were read at (an S3 ETag, a memory counter). */
+export interface VersionedValue {
+  readonly value: Uint8Array;
+  readonly version: string;
+}
+
+/** The condition of a conditional write: the object must still be at `version`, or must not exist. */
+export type WriteCondition = { readonly ifVersion: string } | { readonly ifAbsent: true };
+
+/**
+ * A key-value store for Zarr data. Keys are absolute paths ("/" + segments), as in zarrita.
+ *
+ * Guarantees every implementation gives (checked by `describeStore`):
+ * - `get` returns a fresh, exact-size `Uint8Array` (never a view into a larger or shared buffer), or
+ *   `undefined` when the key is missing.
+ * - `set` copies the bytes it is given; later mutation by the caller changes nothing stored.
+ * - `delete` of a missing key is a no-op.
+ * - `list(prefix)` returns every stored key that starts with `prefix`, sorted, and no internal temp files.
+ * - Hostile keys (`..`, `.`, empty segments, backslashes, NUL, not starting with "/") throw
+ *   `StoreError` with code `ERR_INVALID_KEY`.
+ * - A read-only store throws `StoreError` with code `ERR_STORE_READ_ONLY` from `set` and `delete`.
+ */
+export interface Store {
+  /**
+   * Stable identity of the underlying storage: the same directory or bucket+prefix gives the same id in
+   * every process, so lock keys derived from it agree across processes and hosts.
+   */
+  readonly id: string;
+  /** True when `set` and `delete` are refused. */
+  readonly readOnly: boolean;
+  readonly capabilities: StoreCapabilities;
+  get(key: AbsolutePath, options?: StoreGetOptions): Promise<Uint8Array | undefined>;
+  getRange(key: AbsolutePath, range: RangeQuery, options?: StoreGetOptions): Promise<Uint8Array | undefined>;
+  set(key: AbsolutePath, value: Uint8Array): Promise<void>;
+  delete(key: AbsolutePath): Promise<void>;
+  list(prefix: string): Promise<AbsolutePath[]>;
+  /** With `capabilities.conditionalWrite`: the bytes and their version, or undefined when missing. */
+  getVersioned?(key: AbsolutePath): Promise<VersionedValue | undefined>;
+  /**
+   * With `capabilities.conditionalWrite`: write only if the condition holds; returns the new version.
+   * Throws `ConflictError` (code `ERR_CONFLICT`) when it does not hold; nothing is written then.
+   */
+  setIf?(key: AbsolutePath, value: Uint8Array, condition: WriteCondition): Promise<string>;
+}
