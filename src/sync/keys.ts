@@ -15,7 +15,8 @@ const SLOT_DIGITS = 16;
 /** Builds the lock key of a slot (`meta` or a linear object index) within a scope. */
 export function lockKey(scope: string, slot: number | typeof META_SLOT): string {
   if (slot === META_SLOT) return `${scope}#${META_SLOT}`;
-  if (!Number.isSafeInteger(slot) || slot < 0) throw new RangeError(`lock slot must be a non-negative integer, got ${slot}`);
+  if (!Number.isSafeInteger(slot) || slot < 0)
+    throw new RangeError(`lock slot must be a non-negative integer, got ${slot}`);
   return `${scope}#${String(slot).padStart(SLOT_DIGITS, "0")}`;
 }
 

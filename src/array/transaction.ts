@@ -1,0 +1,541 @@
+/**
+ * Transactions: isolated, all-or-nothing reads and writes over one or more arrays of one store.
+ *
+ * The protocol of `transaction(footprint, fn)`:
+ * 1. Validate every footprint selection against the cached shape (typed errors, before any lock).
+ * 2. Map the footprint to lock keys: the metadata key of each array (shared), the stored objects each
+ *    "read" entry touches (shared) and each "write" entry rewrites (exclusive).
+ * 3. Acquire them all at once through the arrays' synchronizer (all-or-nothing, sorted order).
+ * 4. Revalidate each handle's metadata under the lease. If the chunk grid changed (another process
+ *    resized or recreated the array), release and plan again from step 1.
+ * 5. Run `fn(tx)`. `tx.get` reads through the staged writes; `tx.set` stages writes in decoded chunk
+ *    buffers. Partly covered chunks are read and merged once; fully covered chunks are not read.
+ *    Each access is checked against the lease: touching an object outside the footprint throws.
+ * 6. If `fn` resolves: check the lease is still held, encode the dirty chunks and write each with the
+ *    store's atomic replace, with bounded concurrency. If `fn` throws, nothing is written.
+ * 7. Release the lease in `finally`, after every write has completed (the lock is the visibility barrier).
+ *
+ * Crash atomicity across several chunks needs the journal (not in this version): a writer killed during
+ * step 6 can leave some chunks new and some old, each chunk itself intact.
+ */
+import {
+  CorruptChunkError,
+  isZarrTxError,
+  LeaseLostError,
+  StoreError,
+  TransactionError,
+  ValueError,
+} from "../errors.js";
+import type { AbsolutePath } from "../store/types.js";
+import { lockKey } from "../sync/keys.js";
+import type { AcquireOptions, Lease, Synchronizer } from "../sync/types.js";
+import { type ArrayState, assertWritable, type Chunk, readState, ZarrTxArray } from "./array.js";
+import {
+  allocate,
+  expectedArrayName,
+  matchesDtype,
+  type RawTypedArray,
+  toRaw,
+  toRawScalar,
+  toUser,
+  type UserTypedArray,
+} from "./dtype.js";
+import { chunkKey, joinKey } from "./metadata.js";
+import { copyStrided, cStrides, fillStrided, type StridedView, sizeOf } from "./ndarray.js";
+import {
+  type ChunkProjection,
+  type NormalizedSelection,
+  normalizeSelection,
+  projectSelection,
+  type Selection,
+} from "./selection.js";
+
+/** An n-dimensional result or value: `data` in the array's typed array, with `shape` and `stride` (elements). */
+export interface NdArray<T extends UserTypedArray = UserTypedArray> {
+  readonly data: T;
+  readonly shape: readonly number[];
+  readonly stride: readonly number[];
+}
+
+/** A value to write: a scalar broadcast to the selection, or an array of exactly the selection's shape. */
+export type WriteValue =
+  | number
+  | bigint
+  | boolean
+  | { readonly data: UserTypedArray; readonly shape: readonly number[]; readonly stride?: readonly number[] };
+
+/** One region a transaction may touch, and how. */
+export interface FootprintEntry {
+  readonly array: ZarrTxArray;
+  /** Default: the whole array. */
+  readonly selection?: Selection;
+  readonly mode: "read" | "write";
+}
+
+/** Options of a transaction (and of `get`/`set`). */
+export interface TransactionOptions extends AcquireOptions {
+  /** How many chunks are read, decoded, encoded or written at once. Default 16. */
+  readonly concurrency?: number;
+}
+
+/** The handle passed to a transaction's function. Valid only until the function settles. */
+export interface Transaction {
+  /** Reads a selection, seeing this transaction's own staged writes. */
+  get(array: ZarrTxArray, selection?: Selection): Promise<NdArray>;
+  /** Stages a write; it is committed when the transaction's function resolves. */
+  set(array: ZarrTxArray, selection: Selection, value: WriteValue): Promise<void>;
+  /** The lease the transaction holds (for `lease.signal` and `lease.fence`). */
+  readonly lease: Lease;
+}
+
+const DEFAULT_CONCURRENCY = 16;
+const MAX_REPLANS = 8;
+
+/** The key of the stored object holding one chunk of an array. */
+function objectKey(array: ZarrTxArray, state: ArrayState, coords: readonly number[]): AbsolutePath {
+  return joinKey(array.path, chunkKey(state.meta, coords));
+}
+
+interface PlannedEntry {
+  readonly entry: FootprintEntry;
+  readonly state: ArrayState;
+}
+
+/**
+ * Runs `fn` inside a transaction over `footprint` and commits its writes when it resolves.
+ *
+ * Guarantees: serializable against every zarr-tx transaction on the same arrays through the same
+ * synchronizer (all locks taken before the first read); nothing is written if `fn` throws or any
+ * validation fails; when it resolves, every write is durable as the store defines it.
+ *
+ * Throws `TransactionError` (`ERR_INVALID_ARGUMENT` for an empty or mixed footprint,
+ * `ERR_OUTSIDE_FOOTPRINT` for access outside it), `SelectionError`/`ValueError` for bad input,
+ * `LockError` on timeout or abort, `LeaseLostError` when the lease was lost before commit, `StoreError`,
+ * `CorruptChunkError`, or whatever `fn` throws.
+ */
+export async function transaction<T>(
+  footprint: readonly FootprintEntry[],
+  fn: (tx: Transaction) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
+  const synchronizer = checkFootprint(footprint);
+  for (let attempt = 0; ; attempt++) {
+    const planned = footprint.map((entry) => ({ entry, state: entry.array.state }));
+    const locks = planLocks(planned);
+    const lease = await synchronizer.acquireSet(locks, options);
+    let tx: TransactionImpl | undefined;
+    try {
+      if (!(await revalidate(planned)) && attempt < MAX_REPLANS) continue;
+      tx = new TransactionImpl(lease, options.concurrency ?? DEFAULT_CONCURRENCY);
+      const result = await fn(tx);
+      await tx.commit();
+      return result;
+    } finally {
+      tx?.close();
+      await lease.release();
+    }
+  }
+}
+
+function checkFootprint(footprint: readonly FootprintEntry[]): Synchronizer {
+  if (!Array.isArray(footprint) || footprint.length === 0) {
+    throw new TransactionError(
+      "ERR_INVALID_ARGUMENT",
+      "a transaction needs a footprint: a non-empty list of { array, selection, mode }",
+    );
+  }
+  const first = footprint[0]!;
+  for (const entry of footprint) {
+    if (!(entry?.array instanceof ZarrTxArray)) {
+      throw new TransactionError(
+        "ERR_INVALID_ARGUMENT",
+        "every footprint entry needs an array from open() or create()",
+      );
+    }
+    if (entry.mode !== "read" && entry.mode !== "write") {
+      throw new TransactionError(
+        "ERR_INVALID_ARGUMENT",
+        `footprint mode must be "read" or "write", got ${JSON.stringify(entry.mode)}`,
+      );
+    }
+    if (entry.array.store.id !== first.array.store.id) {
+      throw new TransactionError(
+        "ERR_INVALID_ARGUMENT",
+        `a transaction spans one store; ${entry.array.store.id} differs from ${first.array.store.id}`,
+      );
+    }
+    if (entry.array.synchronizer !== first.array.synchronizer) {
+      throw new TransactionError(
+        "ERR_INVALID_ARGUMENT",
+        "every array of a transaction must use the same synchronizer; open them with the same one",
+      );
+    }
+    if (entry.mode === "write") assertWritable(entry.array.store);
+    // Validate now, before any lock: a bad selection throws a typed error here.
+    normalizeSelection(entry.selection, entry.array.state.meta.shape);
+  }
+  return first.array.synchronizer;
+}
+
+function planLocks(planned: readonly PlannedEntry[]): { shared: string[]; exclusive: string[] } {
+  const shared: string[] = [];
+  const exclusive: string[] = [];
+  for (const { entry, state } of planned) {
+    shared.push(entry.array.metadataLockKey);
+    const selection = normalizeSelection(entry.selection, state.meta.shape);
+    const target = entry.mode === "write" ? exclusive : shared;
+    for (const p of projectSelection(selection, state.meta.shape, state.meta.chunkShape)) {
+      target.push(lockKey(entry.array.lockScope, p.linearIndex));
+    }
+  }
+  return { shared, exclusive };
+}
+
+/**
+ * Re-reads each array's metadata under the lease. Returns false when a chunk grid changed, so that the
+ * locks taken no longer match what the footprint touches.
+ */
+async function revalidate(planned: readonly PlannedEntry[]): Promise<boolean> {
+  let stillValid = true;
+  for (const { entry, state } of new Map(planned.map((p) => [p.entry.array, p])).values()) {
+    const array = entry.array;
+    const fresh = await readState(array.store, array.path, state);
+    if (!fresh) {
+      throw new StoreError("ERR_STORE_IO", `the array at ${array.path} in ${array.store.id} was deleted`);
+    }
+    if (fresh === state) continue;
+    array.state = fresh;
+    const same =
+      fresh.meta.zarrFormat === state.meta.zarrFormat &&
+      fresh.meta.shape.join() === state.meta.shape.join() &&
+      fresh.meta.chunkShape.join() === state.meta.chunkShape.join() &&
+      chunkKey(fresh.meta, [1, 2]) === chunkKey(state.meta, [1, 2]);
+    if (!same) stillValid = false;
+  }
+  return stillValid;
+}
+
+/** A decoded chunk buffer owned by a transaction (C order, exact size). */
+interface WorkingChunk {
+  readonly key: AbsolutePath;
+  readonly data: RawTypedArray;
+  dirty: boolean;
+}
+
+class TransactionImpl implements Transaction {
+  readonly lease: Lease;
+  readonly #concurrency: number;
+  /** Chunk buffers by store key; a promise so concurrent accesses share one read. */
+  readonly #chunks = new Map<AbsolutePath, Promise<WorkingChunk>>();
+  readonly #arrays = new Map<AbsolutePath, { array: ZarrTxArray; state: ArrayState }>();
+  /** Keys this transaction has staged a write to. */
+  readonly #written = new Set<AbsolutePath>();
+  #closed = false;
+
+  constructor(lease: Lease, concurrency: number) {
+    this.lease = lease;
+    this.#concurrency = Math.max(1, Math.floor(concurrency));
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  async get(array: ZarrTxArray, selection?: Selection): Promise<NdArray> {
+    this.#assertOpen();
+    const state = array.state;
+    const sel = normalizeSelection(selection, state.meta.shape);
+    const projections = projectSelection(sel, state.meta.shape, state.meta.chunkShape);
+    this.#assertHeld(array, projections, "shared");
+    const out = allocate(state.meta.dtype, sizeOf(sel.shape));
+    const outStrides = cStrides(sel.shape);
+    const chunks = await mapLimit(projections, this.#concurrency, (p) => this.#chunk(array, state, p, true));
+    projections.forEach((p, i) => {
+      const region = views(p, sel, state, chunks[i]!.data, { data: out, strides: outStrides });
+      copyStrided(region.chunk, region.other, counts(p));
+    });
+    return { data: toUser(state.meta.dtype, out), shape: sel.shape, stride: outStrides };
+  }
+
+  async set(array: ZarrTxArray, selection: Selection, value: WriteValue): Promise<void> {
+    this.#assertOpen();
+    const state = array.state;
+    const sel = normalizeSelection(selection, state.meta.shape);
+    const source = checkValue(value, sel, state);
+    const projections = projectSelection(sel, state.meta.shape, state.meta.chunkShape);
+    this.#assertHeld(array, projections, "exclusive");
+    // Every chunk is loaded before any is modified, so a failed read leaves the staged state unchanged.
+    const unread: AbsolutePath[] = [];
+    let chunks: WorkingChunk[];
+    try {
+      chunks = await mapLimit(projections, this.#concurrency, (p) =>
+        this.#chunk(array, state, p, !p.full, unread),
+      );
+    } catch (error) {
+      // Buffers made without a read hold fill values, not the stored data: drop them unless written.
+      for (const key of unread) if (!this.#written.has(key)) this.#chunks.delete(key);
+      throw error;
+    }
+    this.#assertOpen();
+    projections.forEach((p, i) => {
+      const chunk = chunks[i]!;
+      const region = views(p, sel, state, chunk.data, typeof source === "object" ? source : undefined);
+      if (typeof source === "object") copyStrided(region.other, region.chunk, counts(p));
+      else fillStrided(region.chunk, counts(p), source);
+      chunk.dirty = true;
+      this.#written.add(chunk.key);
+    });
+  }
+
+  /** Encodes and writes every dirty chunk. Called once, after the transaction's function resolved. */
+  async commit(): Promise<void> {
+    this.#assertOpen();
+    this.#closed = true;
+    const dirty = (await Promise.all(this.#chunks.values())).filter((c) => c.dirty);
+    if (dirty.length === 0) return;
+    const encoded = await mapLimit(dirty, this.#concurrency, async (chunk) => {
+      const { array, state } = this.#arrays.get(chunk.key)!;
+      const shape = state.meta.chunkShape;
+      try {
+        return await state.codec.encode({ data: chunk.data, shape, stride: cStrides(shape) } satisfies Chunk);
+      } catch (cause) {
+        if (isZarrTxError(cause)) throw cause;
+        throw new StoreError(
+          "ERR_STORE_IO",
+          `encoding ${chunk.key} of ${array.path} failed: ${String(cause)}`,
+          {
+            cause,
+          },
+        );
+      }
+    });
+    this.#assertLeaseHeld();
+    const store = this.#arrays.get(dirty[0]!.key)!.array.store;
+    await mapLimit(dirty, this.#concurrency, (chunk, i) => store.set(chunk.key, encoded[i]!));
+  }
+
+  #chunk(
+    array: ZarrTxArray,
+    state: ArrayState,
+    p: ChunkProjection,
+    needsRead: boolean,
+    unread?: AbsolutePath[],
+  ): Promise<WorkingChunk> {
+    const key = objectKey(array, state, p.coords);
+    let pending = this.#chunks.get(key);
+    if (!pending) {
+      this.#arrays.set(key, { array, state });
+      if (!needsRead) unread?.push(key);
+      pending = this.#load(array, state, key, needsRead);
+      this.#chunks.set(key, pending);
+      // A failed load must not poison later accesses with a rejected promise they never awaited.
+      pending.catch(() => this.#chunks.delete(key));
+    }
+    return pending;
+  }
+
+  async #load(
+    array: ZarrTxArray,
+    state: ArrayState,
+    key: AbsolutePath,
+    needsRead: boolean,
+  ): Promise<WorkingChunk> {
+    const { meta, codec } = state;
+    const size = sizeOf(meta.chunkShape);
+    const data = allocate(meta.dtype, size);
+    const bytes = needsRead ? await array.store.get(key) : undefined;
+    if (!bytes) {
+      if (meta.fillValue !== 0 && meta.fillValue !== 0n)
+        (data as unknown as { fill(v: unknown): void }).fill(meta.fillValue);
+      return { key, data, dirty: false };
+    }
+    let decoded: Chunk;
+    try {
+      decoded = await codec.decode(bytes);
+    } catch (cause) {
+      throw new CorruptChunkError(key, { cause });
+    }
+    const raw = toRaw(decoded.data as unknown as UserTypedArray);
+    if (raw.length < size) throw new CorruptChunkError(key);
+    // Copy into a fresh C-order buffer: the decoded data may be a view or in another memory order.
+    const shape = meta.chunkShape;
+    copyStrided(
+      { data: raw, offset: 0, strides: decoded.stride },
+      { data, offset: 0, strides: cStrides(shape) },
+      shape,
+    );
+    return { key, data, dirty: false };
+  }
+
+  #assertHeld(
+    array: ZarrTxArray,
+    projections: readonly ChunkProjection[],
+    mode: "shared" | "exclusive",
+  ): void {
+    for (const p of projections) {
+      const held = this.lease.modeOf(lockKey(array.lockScope, p.linearIndex));
+      if (held === undefined || (mode === "exclusive" && held !== "exclusive")) {
+        throw new TransactionError(
+          "ERR_OUTSIDE_FOOTPRINT",
+          `chunk ${p.coords.join(",")} of ${array.path} is outside the transaction's footprint` +
+            ` (${mode === "exclusive" ? 'writes need a footprint entry with mode "write"' : "reads need a footprint entry"} covering it)`,
+        );
+      }
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) {
+      throw new TransactionError(
+        "ERR_TRANSACTION_CLOSED",
+        "this transaction has finished; use tx only inside the transaction's function, and await every call",
+      );
+    }
+  }
+
+  #assertLeaseHeld(): void {
+    if (this.lease.signal.aborted) {
+      throw new LeaseLostError(
+        "the transaction's lease was lost before commit (expired or revoked); nothing was written. Retry the transaction.",
+        { cause: this.lease.signal.reason },
+      );
+    }
+  }
+}
+
+/** Validates a write value against the selection and dtype. Returns a strided view, or a raw scalar. */
+function checkValue(
+  value: WriteValue,
+  sel: NormalizedSelection,
+  state: ArrayState,
+): StridedView | number | bigint {
+  const { dtype } = state.meta;
+  if (typeof value !== "object" || value === null) return toRawScalar(dtype, value);
+  const { data, shape } = value as { data: unknown; shape: unknown; stride?: unknown };
+  if (!matchesDtype(dtype, data)) {
+    const got = typeof data === "object" && data !== null ? data.constructor.name : typeof data;
+    throw new ValueError(
+      "ERR_VALUE_DTYPE",
+      `the value's data is a ${got}, but the array is ${dtype}; pass a ${expectedArrayName(dtype)}`,
+    );
+  }
+  if (
+    !Array.isArray(shape) ||
+    shape.length !== sel.shape.length ||
+    shape.some((n, i) => n !== sel.shape[i])
+  ) {
+    throw new ValueError(
+      "ERR_VALUE_SHAPE",
+      `the value has shape [${String(shape)}] but the selection has shape [${sel.shape.join(", ")}]; they must match exactly`,
+    );
+  }
+  const stride = value.stride ?? cStrides(sel.shape);
+  if (!Array.isArray(stride) || stride.length !== shape.length || !stride.every(Number.isInteger)) {
+    throw new ValueError("ERR_VALUE_SHAPE", `the value's stride [${String(stride)}] does not fit its shape`);
+  }
+  const raw = toRaw(data);
+  // The furthest element addressed must exist, or the copy would read past the data.
+  let lo = 0;
+  let hi = 0;
+  shape.forEach((n: number, i: number) => {
+    const reach = (n - 1) * (stride[i] as number);
+    if (reach < 0) lo += reach;
+    else hi += reach;
+  });
+  const offset = lo < 0 ? -lo : 0;
+  if (sizeOf(sel.shape) > 0 && hi + offset >= raw.length) {
+    throw new ValueError(
+      "ERR_VALUE_SHAPE",
+      `the value's data has ${raw.length} elements, too few for shape [${shape.join(", ")}] and stride [${stride.join(", ")}]`,
+    );
+  }
+  return { data: raw, offset, strides: stride };
+}
+
+/** The element counts of one chunk projection, in the array's dimensions. */
+function counts(p: ChunkProjection): number[] {
+  return p.dims.map((d) => d.count);
+}
+
+/**
+ * Views for copying one projection: `chunk` walks the selected part of the chunk buffer, and `other`
+ * walks the matching part of a result or value, whose dimensions are the selection's output dimensions
+ * (integer-selected ones dropped, so they get stride 0).
+ */
+function views(
+  p: ChunkProjection,
+  sel: NormalizedSelection,
+  state: ArrayState,
+  chunkData: RawTypedArray,
+  other?: { data: RawTypedArray; offset?: number; strides: readonly number[] },
+): { chunk: StridedView; other: StridedView } {
+  const chunkStrides = cStrides(state.meta.chunkShape);
+  let chunkOffset = 0;
+  let otherOffset = other?.offset ?? 0;
+  const strides: number[] = [];
+  const otherStrides: number[] = [];
+  let outAxis = 0;
+  p.dims.forEach((d, axis) => {
+    chunkOffset += d.chunkStart * chunkStrides[axis]!;
+    strides.push(d.step * chunkStrides[axis]!);
+    if (sel.dims[axis]!.kind === "index") {
+      otherStrides.push(0);
+    } else {
+      const s = other?.strides[outAxis] ?? 0;
+      otherOffset += d.outStart * s;
+      otherStrides.push(s);
+      outAxis++;
+    }
+  });
+  return {
+    chunk: { data: chunkData, offset: chunkOffset, strides },
+    other: { data: other?.data ?? chunkData, offset: otherOffset, strides: otherStrides },
+  };
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/**
+ * Reads a selection under shared locks: a consistent snapshot of every chunk it touches.
+ * Throws like {@link transaction}.
+ */
+export function get(
+  array: ZarrTxArray,
+  selection?: Selection,
+  options?: TransactionOptions,
+): Promise<NdArray> {
+  return transaction([{ array, selection, mode: "read" }], (tx) => tx.get(array, selection), options);
+}
+
+/**
+ * Writes `value` to a selection, atomically with respect to every zarr-tx reader and writer using the
+ * same synchronizer: every chunk it rewrites is locked exclusively before the first read.
+ * The selection and value are validated before any lock is taken; a bad one throws `SelectionError` or
+ * `ValueError` and writes nothing. Otherwise throws like {@link transaction}.
+ */
+export async function set(
+  array: ZarrTxArray,
+  selection: Selection,
+  value: WriteValue,
+  options?: TransactionOptions,
+): Promise<void> {
+  checkValue(value, normalizeSelection(selection, array.state.meta.shape), array.state);
+  assertWritable(array.store);
+  await transaction([{ array, selection, mode: "write" }], (tx) => tx.set(array, selection, value), options);
+}

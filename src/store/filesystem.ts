@@ -1,0 +1,458 @@
+/**
+ * A store on a local (or shared POSIX) filesystem: one file per key under a root directory. Writes are
+ * atomic replaces (temp file + fsync + rename + directory fsync), so a reader never sees a torn object
+ * and a crash leaves either the old or the new bytes.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  type Dirent,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  realpathSync,
+  statSync,
+} from "node:fs";
+import { type FileHandle, lstat, mkdir, open, readdir, realpath, rename, unlink } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { isZarrTxError, StoreError } from "../errors.js";
+import { assertBytes, assertValidKey, assertValidPrefix, copyBytes, resolveRange } from "./keys.js";
+import type { AbsolutePath, RangeQuery, Store, StoreCapabilities, StoreGetOptions } from "./types.js";
+
+/**
+ * File names starting with this prefix are temp files of an unfinished `set`. `list` never reports them,
+ * keys may not use the prefix, and recovery may delete such files once their writer is gone (the name
+ * continues with the writer's pid: `.zarr-tx-tmp-<pid>-<random>`).
+ */
+export const TEMP_FILE_PREFIX = ".zarr-tx-tmp-";
+
+/** True when `name` (a file name, not a path) is a temp file of {@link FileSystemStore}. */
+export function isTempFileName(name: string): boolean {
+  return name.startsWith(TEMP_FILE_PREFIX);
+}
+
+/** Options of {@link FileSystemStore}. */
+export interface FileSystemStoreOptions {
+  /** Refuse `set` and `delete` with `ERR_STORE_READ_ONLY`, and never create the root. Default false. */
+  readonly readOnly?: boolean;
+  /**
+   * fsync every written file and every changed directory, so a `set` or `delete` survives a crash of the
+   * machine once it resolves. Default true. With false, writes are still atomic but not durable.
+   */
+  readonly fsync?: boolean;
+  /**
+   * Objects up to this many bytes are read with synchronous system calls. On these machines an async
+   * `fs` call costs ~50 µs of thread-pool round trip against ~7 µs for a sync one, and a chunk read
+   * takes five calls (link check, open, stat, read, close), so small reads are ~5× faster sync. Larger
+   * objects, and every write (fsync can take milliseconds), stay asynchronous. Set 0 on a filesystem
+   * where even small reads may block for long (a slow network mount). Default 256 KiB.
+   */
+  readonly syncReadMaxBytes?: number;
+}
+
+const DEFAULT_SYNC_READ_MAX_BYTES = 256 * 1024;
+
+type ErrnoError = Error & { code?: string };
+
+function errnoCode(error: unknown): string | undefined {
+  return error instanceof Error ? (error as ErrnoError).code : undefined;
+}
+
+/** Missing objects: the file, or one of its parent directories, does not exist or is a file. */
+function isMissing(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+function tempFileName(): string {
+  // pid + random: unique across concurrent writers of this and other processes, and tells recovery
+  // which process left the file behind.
+  return `${TEMP_FILE_PREFIX}${process.pid}-${randomBytes(8).toString("hex")}`;
+}
+
+async function fsyncDirectory(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Reads up to `length` bytes at `position` into a fresh, exact-size Uint8Array. */
+async function readExact(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  // Only a file truncated behind the store's back ends early; still return an exact-size array.
+  return filled === length ? bytes : bytes.slice(0, filled);
+}
+
+/**
+ * A {@link Store} that keeps each key as a file under a root directory (`/a/c/0` → `<root>/a/c/0`).
+ *
+ * Guarantees:
+ * - `set` replaces atomically: the bytes go to a temp file in the target's directory, which is fsynced
+ *   and renamed over the target, and then the directory is fsynced (with `fsync`, the default; parent
+ *   directories it creates are fsynced into their parents too). Concurrent readers, in this or other
+ *   processes, see the old bytes or the new, never a mix.
+ * - `get` and `getRange` return fresh exact-size arrays; `getRange` reads only the requested bytes.
+ * - `delete` of a missing key is a no-op. Empty directories are left in place, because removing them
+ *   could race with a concurrent `set` that is creating a file in them.
+ * - `list` walks the directory tree and never reports temp files, symbolic links or directories.
+ * - The store follows no symbolic link below its root: a key whose path passes through one is refused
+ *   with `ERR_INVALID_KEY`, so a link cannot lead reads or writes out of the store. The root itself may
+ *   be reached through links. Keys using {@link TEMP_FILE_PREFIX} are refused too.
+ * - `id` is `file:` + the real path of the root, the same in every process that opens that directory.
+ *
+ * Conditional writes are not offered (`capabilities.conditionalWrite` is false): a file's inode, mtime
+ * and size are not a safe version, since mtime has coarse resolution on many filesystems and inodes are
+ * reused, so a changed object could look unchanged. Writers on files must rely on their locks.
+ *
+ * Errors: `StoreError` `ERR_INVALID_KEY` for invalid keys, `ERR_STORE_READ_ONLY` for writes to a
+ * read-only store, and `ERR_STORE_IO` (with the key in the message and the system error as `cause`) for
+ * every filesystem failure other than a missing file.
+ */
+export class FileSystemStore implements Store {
+  readonly id: string;
+  /** The real (symlink-free, absolute) path of the root directory. */
+  readonly root: string;
+  readonly readOnly: boolean;
+  readonly capabilities: StoreCapabilities;
+  readonly #fsync: boolean;
+  readonly #syncReadMaxBytes: number;
+
+  /**
+   * Opens the store rooted at `root`, creating the directory (and its parents) unless `readOnly`.
+   *
+   * @throws {StoreError} `ERR_STORE_IO` when the root cannot be created or is not a directory, or when
+   *   it is missing and the store is read-only.
+   */
+  constructor(root: string, options: FileSystemStoreOptions = {}) {
+    this.readOnly = options.readOnly ?? false;
+    this.#fsync = options.fsync ?? true;
+    this.#syncReadMaxBytes = options.syncReadMaxBytes ?? DEFAULT_SYNC_READ_MAX_BYTES;
+    this.capabilities = Object.freeze({ atomicReplace: true, durable: this.#fsync, conditionalWrite: false });
+    const absolute = resolve(root);
+    try {
+      if (!this.readOnly) {
+        // Synchronous on purpose: a constructor cannot await, and this runs once per store.
+        const firstCreated = mkdirSync(absolute, { recursive: true });
+        if (firstCreated !== undefined && this.#fsync) fsyncCreatedDirsSync(firstCreated, absolute);
+      }
+      this.root = realpathSync.native(absolute);
+      if (!statSync(this.root).isDirectory()) {
+        throw new StoreError("ERR_STORE_IO", `store root ${absolute} is not a directory`);
+      }
+    } catch (error) {
+      if (isZarrTxError(error)) throw error;
+      const hint = this.readOnly && isMissing(error) ? " (a read-only store does not create its root)" : "";
+      throw new StoreError(
+        "ERR_STORE_IO",
+        `cannot open store root ${absolute}${hint}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    this.id = `file:${this.root}`;
+  }
+
+  /**
+   * The bytes stored at `key` (fresh, exact-size), or undefined when there is no such file (a directory
+   * is not an object either).
+   */
+  async get(key: AbsolutePath, options?: StoreGetOptions): Promise<Uint8Array | undefined> {
+    this.#checkKey(key);
+    options?.signal?.throwIfAborted();
+    if (this.#syncReadMaxBytes > 0) {
+      const small = this.#readSmallSync(key);
+      if (small !== "large") return small;
+    }
+    return this.#read(key, "read", async (handle, size) => readExact(handle, 0, size));
+  }
+
+  /** The whole object read with sync calls, or "large" when it exceeds `syncReadMaxBytes`. */
+  #readSmallSync(key: AbsolutePath): Uint8Array | undefined | "large" {
+    const path = this.#path(key);
+    try {
+      let real: string;
+      try {
+        real = realpathSync.native(path);
+      } catch (error) {
+        if (isMissing(error)) return undefined;
+        throw error;
+      }
+      if (real !== path) throw linkError(key, path, real);
+      const fd = openSync(path, "r");
+      try {
+        const stat = fstatSync(fd);
+        if (!stat.isFile()) return undefined;
+        if (stat.size > this.#syncReadMaxBytes) return "large";
+        const bytes = new Uint8Array(stat.size);
+        let filled = 0;
+        while (filled < bytes.length) {
+          const n = readSync(fd, bytes, filled, bytes.length - filled, filled);
+          if (n === 0) break;
+          filled += n;
+        }
+        return filled === bytes.length ? bytes : bytes.slice(0, filled);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw this.#ioError("read", key, error);
+    }
+  }
+
+  /**
+   * A byte range of the object at `key`, clamped to the object like S3/HTTP; undefined when missing.
+   * Reads only the requested bytes. Throws `InvalidArgumentError` for a negative or fractional range.
+   */
+  async getRange(
+    key: AbsolutePath,
+    range: RangeQuery,
+    options?: StoreGetOptions,
+  ): Promise<Uint8Array | undefined> {
+    this.#checkKey(key);
+    // Validate the range before any I/O, so a bad range fails the same way whether the key exists or not.
+    resolveRange(range, 0);
+    options?.signal?.throwIfAborted();
+    return this.#read(key, "range read", async (handle, size) => {
+      const { start, end } = resolveRange(range, size);
+      return readExact(handle, start, end - start);
+    });
+  }
+
+  /** Atomically replaces the object at `key` with a copy of `value` (durable when `fsync` is on). */
+  async set(key: AbsolutePath, value: Uint8Array): Promise<void> {
+    this.#checkWrite(key);
+    assertBytes(value, key);
+    // Copy first: the caller may mutate `value` while the asynchronous write is under way.
+    const bytes = copyBytes(value);
+    const path = this.#path(key);
+    const dir = dirname(path);
+    try {
+      await this.#ensureDirectory(key, dir);
+      const temp = join(dir, tempFileName());
+      // "wx" = O_CREAT | O_EXCL: never write into a file some other writer owns.
+      const handle = await open(temp, "wx");
+      try {
+        try {
+          await handle.writeFile(bytes);
+          if (this.#fsync) await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(temp, path);
+      } catch (error) {
+        // Best effort: the original error matters more, and a leftover temp file is never listed and
+        // is recognizable by its prefix, so a failed cleanup is harmless.
+        await unlink(temp).catch(() => undefined);
+        throw error;
+      }
+      // The rename changed the directory; without this fsync a crash could bring back the old entry.
+      if (this.#fsync) await fsyncDirectory(dir);
+    } catch (error) {
+      throw this.#ioError("write", key, error);
+    }
+  }
+
+  /** Removes the object at `key`; a missing key (or a directory) is a no-op. */
+  async delete(key: AbsolutePath): Promise<void> {
+    this.#checkWrite(key);
+    const path = this.#path(key);
+    const dir = dirname(path);
+    try {
+      if (!(await this.#checkNoLinks(key, dir))) return;
+      try {
+        await unlink(path);
+      } catch (error) {
+        // EISDIR: the key names a directory, which is not an object, so there is nothing to delete.
+        if (isMissing(error) || errnoCode(error) === "EISDIR") return;
+        throw error;
+      }
+      if (this.#fsync) await fsyncDirectory(dir);
+    } catch (error) {
+      throw this.#ioError("delete", key, error);
+    }
+  }
+
+  /**
+   * Every stored key that starts with `prefix` ("" for all), sorted by UTF-16 code units. Skips temp
+   * files, symbolic links, special files and names that are not valid key segments.
+   */
+  async list(prefix: string): Promise<AbsolutePath[]> {
+    assertValidPrefix(prefix);
+    // Walk only the directory the prefix's complete segments name; its last, partial segment filters
+    // that directory's entries.
+    const slash = prefix.lastIndexOf("/");
+    const dirKey = prefix === "" ? "/" : prefix.slice(0, slash + 1);
+    const partial = prefix === "" ? "" : prefix.slice(slash + 1);
+    const dirPath = join(this.root, ...dirKey.split("/").filter((s) => s !== ""));
+    const keys: AbsolutePath[] = [];
+    try {
+      if (!(await this.#checkNoLinks(prefix, dirPath))) return keys;
+      await walk(dirPath, dirKey as AbsolutePath, partial, keys);
+    } catch (error) {
+      throw this.#ioError("list", prefix === "" ? '""' : prefix, error);
+    }
+    return keys.sort();
+  }
+
+  /** The file path of `key`. The key must have been validated. */
+  #path(key: string): string {
+    return join(this.root, ...key.slice(1).split("/"));
+  }
+
+  #checkKey(key: AbsolutePath): void {
+    assertValidKey(key);
+    for (const segment of key.slice(1).split("/")) {
+      if (isTempFileName(segment)) {
+        throw new StoreError(
+          "ERR_INVALID_KEY",
+          `invalid store key ${JSON.stringify(key)}: segments starting with "${TEMP_FILE_PREFIX}" are reserved ` +
+            "for the temp files of FileSystemStore. Rename the segment.",
+        );
+      }
+    }
+  }
+
+  #checkWrite(key: AbsolutePath): void {
+    this.#checkKey(key);
+    if (this.readOnly) {
+      throw new StoreError("ERR_STORE_READ_ONLY", `cannot write ${key}: the store ${this.id} is read-only`);
+    }
+  }
+
+  /**
+   * True when `path` exists and no component of it below the root is a symbolic link; false when it is
+   * missing. Throws `ERR_INVALID_KEY` when a link is in the way.
+   */
+  async #checkNoLinks(key: string, path: string): Promise<boolean> {
+    let real: string;
+    try {
+      real = await realpath(path);
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+    // The root is a real path, so a link-free path below it resolves to itself.
+    if (real !== path) throw linkError(key, path, real);
+    return true;
+  }
+
+  /** Opens the file of `key` for reading and runs `read` on it; undefined when it is not a file. */
+  async #read(
+    key: AbsolutePath,
+    op: string,
+    read: (handle: FileHandle, size: number) => Promise<Uint8Array>,
+  ): Promise<Uint8Array | undefined> {
+    const path = this.#path(key);
+    try {
+      if (!(await this.#checkNoLinks(key, path))) return undefined;
+      const handle = await open(path, "r");
+      try {
+        const stat = await handle.stat();
+        if (!stat.isFile()) return undefined;
+        return await read(handle, stat.size);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      // A concurrent delete between the link check and the open is an ordinary miss.
+      if (isMissing(error)) return undefined;
+      throw this.#ioError(op, key, error);
+    }
+  }
+
+  /** Makes sure `dir` (the directory of `key`) exists below the root without any link on the way. */
+  async #ensureDirectory(key: AbsolutePath, dir: string): Promise<void> {
+    // Fast path: the directory exists (the common case once an array has been written to). A missing
+    // directory, or a file where a directory should be, falls through to the walk, which reports it.
+    if (await this.#checkNoLinks(key, dir)) return;
+    // Slow path, once per new directory: create each missing component. mkdir with `recursive` would
+    // follow a link planted on the way and create directories outside the root, so go step by step.
+    let current = this.root;
+    const segments = key.slice(1).split("/");
+    segments.pop();
+    for (const segment of segments) {
+      const next = join(current, segment);
+      try {
+        await mkdir(next);
+      } catch (error) {
+        if (errnoCode(error) !== "EEXIST") throw error;
+        const stat = await lstat(next);
+        if (stat.isSymbolicLink()) throw linkError(key, next, await realpath(next).catch(() => "?"));
+        if (!stat.isDirectory()) {
+          throw new StoreError("ERR_STORE_IO", `cannot write ${key}: ${next} exists and is not a directory`);
+        }
+      }
+      // fsync the parent even when another writer created `next` just now: that writer may not have
+      // synced it yet, and our object must not depend on its progress to survive a crash.
+      if (this.#fsync) await fsyncDirectory(current);
+      current = next;
+    }
+  }
+
+  #ioError(op: string, key: string, error: unknown): Error {
+    if (isZarrTxError(error)) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    return new StoreError("ERR_STORE_IO", `${op} of ${key} in ${this.id} failed: ${message}`, {
+      cause: error,
+    });
+  }
+}
+
+function linkError(key: string, path: string, real: string): StoreError {
+  return new StoreError(
+    "ERR_INVALID_KEY",
+    `invalid store key ${JSON.stringify(key)}: its path ${path} passes through a symbolic link (it resolves to ` +
+      `${real}). FileSystemStore follows no links below its root; replace the link with a real directory or file.`,
+  );
+}
+
+/** Collects the keys of the regular files below `dirPath` whose names start with `partial`. */
+async function walk(
+  dirPath: string,
+  keyPrefix: AbsolutePath,
+  partial: string,
+  keys: AbsolutePath[],
+): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dirPath, { withFileTypes: true });
+  } catch (error) {
+    // A directory removed while we walk simply holds nothing any more.
+    if (isMissing(error)) return;
+    throw error;
+  }
+  for (const entry of entries) {
+    const name = entry.name;
+    // A name with a backslash is not a valid key segment: no key could read it, so do not report it.
+    if (!name.startsWith(partial) || isTempFileName(name) || name.includes("\\")) continue;
+    if (entry.isDirectory()) {
+      await walk(join(dirPath, name), `${keyPrefix}${name}/`, "", keys);
+    } else if (entry.isFile()) {
+      keys.push(`${keyPrefix}${name}`);
+    }
+  }
+}
+
+/** fsyncs the parent of every directory from `firstCreated` down to `leaf`, all just created. */
+function fsyncCreatedDirsSync(firstCreated: string, leaf: string): void {
+  for (let dir = leaf; ; dir = dirname(dir)) {
+    const fd = openSync(dirname(dir), "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (dir === firstCreated || dirname(dir) === dir) break;
+  }
+}

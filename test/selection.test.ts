@@ -1,0 +1,119 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { touchedKeys } from "../src/array/keys.js";
+import { type DimSelector, normalizeSelection, projectSelection, slice } from "../src/array/selection.js";
+import { isZarrTxError } from "../src/errors.js";
+import { lockKey } from "../src/sync/keys.js";
+
+/** Brute force: the indices a selector picks along a dimension of length n, straight from Python's rules. */
+function oracleIndices(selector: DimSelector, n: number): number[] {
+  if (typeof selector === "number") return [selector < 0 ? selector + n : selector];
+  const start = selector?.start ?? null;
+  const stop = selector?.stop ?? null;
+  const step = selector?.step ?? 1;
+  const lo = start === null ? 0 : start < 0 ? Math.max(0, start + n) : Math.min(start, n);
+  const hi = stop === null ? n : stop < 0 ? Math.max(0, stop + n) : Math.min(stop, n);
+  const out: number[] = [];
+  for (let i = lo; i < hi; i += step) out.push(i);
+  return out;
+}
+
+function product(lists: number[][]): number[][] {
+  return lists.reduce<number[][]>(
+    (acc, list) => acc.flatMap((prefix) => list.map((v) => [...prefix, v])),
+    [[]],
+  );
+}
+
+const arrayLayout = fc
+  .array(fc.tuple(fc.integer({ min: 0, max: 13 }), fc.integer({ min: 1, max: 5 })), {
+    minLength: 0,
+    maxLength: 3,
+  })
+  .map((dims) => ({ shape: dims.map(([n]) => n), chunkShape: dims.map(([, c]) => c) }));
+
+function selectorFor(n: number): fc.Arbitrary<DimSelector> {
+  const bound = fc.option(fc.integer({ min: -n - 3, max: n + 3 }), { nil: null });
+  const options: fc.Arbitrary<DimSelector>[] = [
+    fc.constant(null),
+    fc.record({ start: bound, stop: bound, step: fc.option(fc.integer({ min: 1, max: 7 }), { nil: null }) }),
+  ];
+  if (n > 0) options.push(fc.integer({ min: -n, max: n - 1 }));
+  return fc.oneof(...options);
+}
+
+const layoutAndSelection = arrayLayout.chain((layout) =>
+  fc.tuple(fc.constant(layout), fc.tuple(...layout.shape.map((n) => selectorFor(n)))),
+);
+
+describe("selection → keys", () => {
+  it("touches exactly the chunks that contain a selected element (property, vs brute force)", () => {
+    fc.assert(
+      fc.property(layoutAndSelection, ([{ shape, chunkShape }, selection]) => {
+        const picked = selection.map((s, axis) => oracleIndices(s, shape[axis]!));
+        const grid = shape.map((n, i) => Math.ceil(n / chunkShape[i]!));
+        const expected = new Map<number, number>();
+        for (const point of product(picked)) {
+          let linear = 0;
+          point.forEach((v, axis) => {
+            linear = linear * grid[axis]! + Math.floor(v / chunkShape[axis]!);
+          });
+          expected.set(linear, (expected.get(linear) ?? 0) + 1);
+        }
+        const sel = normalizeSelection(selection, shape);
+        expect(sel.shape).toEqual(
+          picked.filter((_, axis) => typeof selection[axis] !== "number").map((l) => l.length),
+        );
+        const projections = projectSelection(sel, shape, chunkShape);
+        expect(projections.map((p) => p.linearIndex)).toEqual([...expected.keys()].sort((a, b) => a - b));
+        for (const p of projections) {
+          // Elements selected in this chunk, and whether they cover every in-bounds element of it.
+          const inChunk = p.dims.reduce((n, d) => n * d.count, 1);
+          expect(inChunk).toBe(expected.get(p.linearIndex));
+          const extent = p.coords.reduce(
+            (n, c, axis) => n * Math.min(chunkShape[axis]!, shape[axis]! - c * chunkShape[axis]!),
+            1,
+          );
+          expect(p.full).toBe(inChunk === extent);
+        }
+        const keys = touchedKeys(
+          { shape, chunkShape, chunkKeyEncoding: { name: "default", separator: "/" } },
+          "/a",
+          "scope",
+          selection,
+        );
+        expect(keys.lockKeys).toEqual(projections.map((p) => lockKey("scope", p.linearIndex)));
+        expect(keys.storeKeys).toEqual(projections.map((p) => `/a/${["c", ...p.coords].join("/")}`));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("skips chunks a stepped slice jumps over", () => {
+    const sel = normalizeSelection([slice(0, 20, 10)], [20]);
+    expect(projectSelection(sel, [20], [2]).map((p) => p.coords[0])).toEqual([0, 5]);
+  });
+
+  it("rejects bad selections with typed errors", () => {
+    const cases: [unknown, string][] = [
+      [[10], "ERR_OUT_OF_BOUNDS"],
+      [[-11], "ERR_OUT_OF_BOUNDS"],
+      [[1.5], "ERR_INVALID_SELECTION"],
+      [[slice(0, 5, 0)], "ERR_INVALID_STEP"],
+      [[slice(5, 0, -1)], "ERR_INVALID_STEP"],
+      [[0, 0], "ERR_INVALID_SELECTION"],
+      [["x"], "ERR_INVALID_SELECTION"],
+      [[{ start: 0.5, stop: 2, step: null }], "ERR_INVALID_SELECTION"],
+      ["0:5", "ERR_INVALID_SELECTION"],
+    ];
+    for (const [selection, code] of cases) {
+      let thrown: unknown;
+      try {
+        normalizeSelection(selection as never, [10]);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(isZarrTxError(thrown, code as never), `${JSON.stringify(selection)} → ${code}`).toBe(true);
+    }
+  });
+});
