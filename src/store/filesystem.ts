@@ -54,6 +54,12 @@ export interface FileSystemStoreOptions {
 
 const DEFAULT_SYNC_READ_MAX_BYTES = 256 * 1024;
 
+/**
+ * After this many sync reads in a row, one `get` yields to the event loop first. A loop that only awaits
+ * sync-served reads never leaves the microtask queue, which would starve timers and I/O of the process.
+ */
+const SYNC_READS_PER_YIELD = 64;
+
 type ErrnoError = Error & { code?: string };
 
 function errnoCode(error: unknown): string | undefined {
@@ -127,6 +133,7 @@ export class FileSystemStore implements Store {
   readonly capabilities: StoreCapabilities;
   readonly #fsync: boolean;
   readonly #syncReadMaxBytes: number;
+  #syncReadsSinceYield = 0;
 
   /**
    * Opens the store rooted at `root`, creating the directory (and its parents) unless `readOnly`.
@@ -170,6 +177,10 @@ export class FileSystemStore implements Store {
     this.#checkKey(key);
     options?.signal?.throwIfAborted();
     if (this.#syncReadMaxBytes > 0) {
+      if (++this.#syncReadsSinceYield >= SYNC_READS_PER_YIELD) {
+        this.#syncReadsSinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       const small = this.#readSmallSync(key);
       if (small !== "large") return small;
     }
