@@ -9,7 +9,16 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zarrita from "zarrita";
-import { FileSystemStore, InProcessSynchronizer, MemoryStore, type Store, create, lockKey, set, slice } from "../src/index.js";
+import {
+  create,
+  FileSystemStore,
+  InProcessSynchronizer,
+  lockKey,
+  MemoryStore,
+  type Store,
+  set,
+  slice,
+} from "../src/index.js";
 
 const filter = process.argv[2] ?? "";
 const REPEATS = 7;
@@ -62,7 +71,7 @@ async function writeBenches(storeName: string, makeStore: () => Promise<Store>):
   const rawStore = await makeStore();
   const txStore = await makeStore();
   const txArray = await create(txStore, { shape, chunkShape, dtype: "float64" });
-  const rawArray = await zarrita.create(rawStore, { shape, chunk_shape: chunkShape, data_type: "float64" });
+  const rawArray = await zarrita.create(rawStore, { shape, chunkShape, dtype: "float64" });
 
   await sideBySide(
     `full overwrite 512x512 float64, 64 chunks, ${storeName}`,
@@ -96,7 +105,8 @@ async function writeBenches(storeName: string, makeStore: () => Promise<Store>):
     {
       label: "zarr_tx",
       run: async () => {
-        for (const [r, c] of boxes) await set(txArray, [slice(r, r + 40), slice(c, c + 40)], { data: box, shape: [40, 40] });
+        for (const [r, c] of boxes)
+          await set(txArray, [slice(r, r + 40), slice(c, c + 40)], { data: box, shape: [40, 40] });
       },
     },
   );

@@ -15,7 +15,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zarrita from "zarrita";
-import { FileSystemStore, create, get, set, slice, transaction } from "../src/index.js";
+import { create, FileSystemStore, get, set, slice, transaction } from "../src/index.js";
 
 const [dirArg, tasksArg, roundsArg] = process.argv.slice(2);
 const TASKS = Number(tasksArg ?? 16);
@@ -25,7 +25,13 @@ const dir = dirArg ?? (await mkdtemp(join(tmpdir(), "zarr-tx-example-")));
 
 const store = new FileSystemStore(dir);
 // Two arrays: `counts` takes increments, `slabs` takes whole-row-slab overwrites.
-const counts = await create(store, { path: "counts", shape: SHAPE, chunkShape: [16, 16], dtype: "int32", overwrite: true });
+const counts = await create(store, {
+  path: "counts",
+  shape: SHAPE,
+  chunkShape: [16, 16],
+  dtype: "int32",
+  overwrite: true,
+});
 const slabs = await create(store, {
   path: "slabs",
   shape: SHAPE,
@@ -54,7 +60,10 @@ async function task(id: number): Promise<void> {
     const box = [slice(r0, r1), slice(c0, c1)];
     await transaction([{ array: counts, selection: box, mode: "write" }], async (tx) => {
       const current = await tx.get(counts, box);
-      await tx.set(counts, box, { data: (current.data as Int32Array).map((v) => v + 1), shape: current.shape });
+      await tx.set(counts, box, {
+        data: (current.data as Int32Array).map((v) => v + 1),
+        shape: current.shape,
+      });
     });
     // (b) overwrite a slab of rows (spanning several chunks) with one value, then read some other slab.
     const s0 = random(SHAPE[0]! - 8);
@@ -78,7 +87,9 @@ const elapsedMs = performance.now() - started;
 const final = (await get(counts)).data as Int32Array;
 let lost = 0;
 for (let i = 0; i < final.length; i++) lost += Math.abs(expected[i]! - final[i]!);
-const plain = (await zarrita.open(zarrita.root(store).resolve("counts"), { kind: "array" })) as zarrita.Array<"int32">;
+const plain = (await zarrita.open(zarrita.root(store).resolve("counts"), {
+  kind: "array",
+})) as zarrita.Array<"int32">;
 const plainData = (await zarrita.get(plain)).data;
 const zarritaAgrees = plainData.every((v, i) => v === final[i]);
 

@@ -342,11 +342,12 @@ class TransactionImpl implements Transaction {
   ): Promise<WorkingChunk> {
     const { meta, codec } = state;
     const size = sizeOf(meta.chunkShape);
-    const data = allocate(meta.dtype, size);
     const bytes = needsRead ? await array.store.get(key) : undefined;
     if (!bytes) {
-      if (meta.fillValue !== 0 && meta.fillValue !== 0n)
+      const data = allocate(meta.dtype, size);
+      if (meta.fillValue !== 0 && meta.fillValue !== 0n) {
         (data as unknown as { fill(v: unknown): void }).fill(meta.fillValue);
+      }
       return { key, data, dirty: false };
     }
     let decoded: Chunk;
@@ -356,14 +357,15 @@ class TransactionImpl implements Transaction {
       throw new CorruptChunkError(key, { cause });
     }
     const raw = toRaw(decoded.data as unknown as UserTypedArray);
-    if (raw.length < size) throw new CorruptChunkError(key);
-    // Copy into a fresh C-order buffer: the decoded data may be a view or in another memory order.
+    if (raw.length !== size) throw new CorruptChunkError(key);
     const shape = meta.chunkShape;
-    copyStrided(
-      { data: raw, offset: 0, strides: decoded.stride },
-      { data, offset: 0, strides: cStrides(shape) },
-      shape,
-    );
+    const strides = cStrides(shape);
+    // The pipeline hands back data that own an exact-size buffer; in C order it is used as is.
+    if (decoded.stride.every((s, axis) => s === strides[axis] || shape[axis] === 1)) {
+      return { key, data: raw, dirty: false };
+    }
+    const data = allocate(meta.dtype, size);
+    copyStrided({ data: raw, offset: 0, strides: decoded.stride }, { data, offset: 0, strides }, shape);
     return { key, data, dirty: false };
   }
 
