@@ -6,6 +6,7 @@
  */
 
 import { loadCodecPipeline, registerCodecs } from "../codecs/index.js";
+import { loadShardCodec, type ShardingConfiguration } from "../codecs/sharding.js";
 import { InvalidArgumentError, isZarrTxError, MetadataError, StoreError } from "../errors.js";
 import type { AbsolutePath, Store } from "../store/types.js";
 import { InProcessSynchronizer } from "../sync/in-process.js";
@@ -31,10 +32,36 @@ export interface Chunk {
   readonly stride: readonly number[];
 }
 
-/** Encodes and decodes one chunk of an array. */
+/**
+ * Encodes and decodes one stored object of an array (a chunk, or a whole shard of a sharded array).
+ * `encode` returns undefined when the object need not be stored (an all-fill shard): the key is deleted.
+ */
 export interface ChunkCodec {
-  encode(chunk: Chunk): Promise<Uint8Array>;
+  encode(chunk: Chunk): Promise<Uint8Array | undefined>;
   decode(bytes: Uint8Array): Promise<Chunk>;
+}
+
+/**
+ * The codec of one stored object: the plain pipeline, or the shard codec when the array is sharded.
+ * Every codec is resolved now, so an unknown codec fails at open/create (`ERR_UNKNOWN_CODEC`).
+ */
+async function loadChunkCodec(meta: ArrayMetadata): Promise<ChunkCodec> {
+  const sharding = meta.codecs[0]?.name === "sharding_indexed" ? meta.codecs[0] : undefined;
+  if (sharding) {
+    return (await loadShardCodec({
+      dataType: meta.dtype,
+      shardShape: meta.chunkShape,
+      fillValue: meta.fillValue,
+      config: sharding.configuration as unknown as ShardingConfiguration,
+      allocate: (n) => allocate(meta.dtype, n),
+    })) as unknown as ChunkCodec;
+  }
+  return (await loadCodecPipeline({
+    dataType: meta.dtype,
+    shape: [...meta.chunkShape],
+    codecs: meta.codecs.map((c) => ({ name: c.name, configuration: c.configuration ?? {} })),
+    fillValue: meta.fillValue,
+  })) as unknown as ChunkCodec;
 }
 
 /** What a handle knows about its array at one moment; replaced wholesale when metadata changes. */
@@ -165,13 +192,7 @@ export async function readState(
     const doc = parseJson(bytes, key);
     const meta =
       zarrFormat === 3 ? parseV3(doc, key) : parseV2(doc, await readV2Attributes(store, path), key);
-    const codec = (await loadCodecPipeline({
-      dataType: meta.dtype,
-      shape: [...meta.chunkShape],
-      codecs: meta.codecs.map((c) => ({ name: c.name, configuration: c.configuration ?? {} })),
-      fillValue: meta.fillValue,
-    })) as unknown as ChunkCodec;
-    return { meta, metaBytes: bytes, codec };
+    return { meta, metaBytes: bytes, codec: await loadChunkCodec(meta) };
   }
   return undefined;
 }
@@ -221,12 +242,7 @@ export async function create(store: Store, options: CreateOptions): Promise<Zarr
   const path = normalizePath(options.path);
   assertWritable(store);
   const { documents, meta } = buildMetadata(options);
-  const codec = (await loadCodecPipeline({
-    dataType: meta.dtype,
-    shape: [...meta.chunkShape],
-    codecs: meta.codecs.map((c) => ({ name: c.name, configuration: c.configuration ?? {} })),
-    fillValue: meta.fillValue,
-  })) as unknown as ChunkCodec;
+  const codec = await loadChunkCodec(meta);
   // Prove the pipeline can encode before anything is written: an encoder that only decodes fails here.
   try {
     await codec.encode(emptyChunk(meta));

@@ -103,10 +103,11 @@ export function parseV3(doc: unknown, where: string): ArrayMetadata {
       configuration: (codec.configuration ?? {}) as Record<string, unknown>,
     };
   });
-  if (codecs.some((c) => c.name === "sharding_indexed")) {
+  const shardingAt = codecs.findIndex((c) => c.name === "sharding_indexed");
+  if (shardingAt >= 0 && codecs.length !== 1) {
     throw new MetadataError(
       "ERR_UNSUPPORTED",
-      `${where}: sharded arrays (sharding_indexed) cannot be written by this version of zarr-tx yet`,
+      `${where}: sharding_indexed must be the array's only codec (put other codecs inside its configuration)`,
     );
   }
   if (Array.isArray(m.storage_transformers) && m.storage_transformers.length > 0) {

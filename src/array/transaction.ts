@@ -311,7 +311,11 @@ class TransactionImpl implements Transaction {
     });
     this.#assertLeaseHeld();
     const store = this.#arrays.get(dirty[0]!.key)!.array.store;
-    await mapLimit(dirty, this.#concurrency, (chunk, i) => store.set(chunk.key, encoded[i]!));
+    // An object the codec declines to store (an all-fill shard) is deleted: it reads as fill values.
+    await mapLimit(dirty, this.#concurrency, (chunk, i) => {
+      const bytes = encoded[i];
+      return bytes ? store.set(chunk.key, bytes) : store.delete(chunk.key);
+    });
   }
 
   #chunk(
