@@ -28,6 +28,8 @@ export { DATA_TYPES, type DataType, type Scalar, type UserTypedArray } from "./a
 export { touchedKeys } from "./array/keys.js";
 export type { ArrayMetadata, CodecMetadata, V2CodecConfig } from "./array/metadata.js";
 export {
+  type CoordinateSelection,
+  coordinates,
   type DimSelector,
   gridShape,
   normalizeSelection,

@@ -4,14 +4,16 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import * as zarrita from "zarrita";
-import type { DimSelector } from "../src/array/selection.js";
+import type { DimSelector, Slice } from "../src/array/selection.js";
 import {
   type CodecMetadata,
+  coordinates,
   create,
   type DataType,
   FileSystemStore,
   get,
   MemoryStore,
+  normalizeSelection,
   open,
   type Selection,
   set,
@@ -32,7 +34,7 @@ afterAll(async () => {
 /** Dense reference model: row-major numbers, updated by brute force. */
 function modelIndices(selection: readonly DimSelector[], shape: readonly number[]): number[][] {
   return shape.map((n, axis) => {
-    const s = selection[axis] ?? null;
+    const s = (selection[axis] ?? null) as Slice | number | null;
     if (typeof s === "number") return [s < 0 ? s + n : s];
     const step = s?.step ?? 1;
     const norm = (b: number | null, d: number) =>
@@ -345,5 +347,120 @@ describe("arrays", () => {
     await set(first, [slice(0, 10)], 2);
     expect(first.shape).toEqual([10]);
     expect([...(await get(first)).data]).toEqual(new Array(10).fill(2));
+  });
+});
+
+describe("orthogonal and coordinate selections against a dense model (property)", () => {
+  const scenario = fc
+    .array(fc.tuple(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 4 })), {
+      minLength: 1,
+      maxLength: 3,
+    })
+    .chain((dims) => {
+      const shape = dims.map(([n]) => n);
+      const orthogonal = fc.tuple(
+        ...shape.map((n) =>
+          fc.oneof(
+            fc.array(fc.integer({ min: -n, max: n - 1 }), { minLength: 1, maxLength: 5 }),
+            fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+            fc.integer({ min: -n, max: n - 1 }),
+            fc.constant(null),
+          ),
+        ),
+      );
+      const points = fc
+        .integer({ min: 1, max: 6 })
+        .chain((count) =>
+          fc.tuple(
+            ...shape.map((n) =>
+              fc.array(fc.integer({ min: -n, max: n - 1 }), { minLength: count, maxLength: count }),
+            ),
+          ),
+        );
+      const selection = fc.oneof(
+        orthogonal.map((s) => ({ kind: "orthogonal" as const, s })),
+        points.map((p) => ({ kind: "coordinate" as const, p })),
+      );
+      return fc.record({
+        shape: fc.constant(shape),
+        chunkShape: fc.constant(dims.map(([, c]) => c)),
+        sharded: fc.boolean(),
+        writes: fc.array(fc.tuple(selection, fc.integer({ min: -100, max: 100 }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        read: selection,
+      });
+    });
+
+  /** The cells a selection picks, in output order, as flat indices of the dense model. */
+  function cells(
+    sel: { kind: "orthogonal"; s: DimSelector[] } | { kind: "coordinate"; p: number[][] },
+    shape: number[],
+  ): number[] {
+    const wrap = (v: number, n: number) => (v < 0 ? v + n : v);
+    if (sel.kind === "coordinate") {
+      return sel.p[0]!.map((_, i) =>
+        linear(
+          sel.p.map((list, axis) => wrap(list[i]!, shape[axis]!)),
+          shape,
+        ),
+      );
+    }
+    const lists = sel.s.map((s, axis) => {
+      const n = shape[axis]!;
+      if (s === null) return Array.from({ length: n }, (_, i) => i);
+      if (typeof s === "number") return [wrap(s, n)];
+      if (Array.isArray(s) && typeof s[0] === "boolean")
+        return (s as boolean[]).flatMap((b, i) => (b ? [i] : []));
+      return (s as number[]).map((v) => wrap(v, n));
+    });
+    const out: number[] = [];
+    forEachPoint(lists, (point) => out.push(linear(point, shape)));
+    return out;
+  }
+
+  it("reads equal the model after random orthogonal and coordinate writes (plain and sharded)", async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ shape, chunkShape, sharded, writes, read }) => {
+        const store = new MemoryStore();
+        // Sharded: shards of 2 chunks along the first axis, inner chunks of the generated chunk shape.
+        const shardShape = sharded ? chunkShape.map((c, axis) => (axis === 0 ? c * 2 : c)) : chunkShape;
+        const arr = await create(store, {
+          shape,
+          chunkShape: shardShape,
+          dtype: "int32",
+          fillValue: 3,
+          codecs: sharded
+            ? [
+                {
+                  name: "sharding_indexed",
+                  configuration: {
+                    chunk_shape: chunkShape,
+                    codecs: [{ name: "bytes" }],
+                    index_location: "end",
+                  },
+                },
+              ]
+            : undefined,
+        });
+        const model = new Int32Array(shape.reduce((a, b) => a * b, 1)).fill(3);
+        const toSelection = (sel: (typeof writes)[number][0]) =>
+          sel.kind === "coordinate" ? coordinates(...sel.p) : sel.s;
+        for (const [sel, value, asArray] of writes) {
+          const picked = cells(sel, shape);
+          const selection = toSelection(sel);
+          const outShape = normalizeSelection(selection, shape).shape;
+          const data = Int32Array.from({ length: picked.length }, (_, i) => value * 10 + i);
+          await set(arr, selection, asArray ? { data, shape: outShape } : value);
+          picked.forEach((cell, i) => {
+            model[cell] = asArray ? data[i]! : value;
+          });
+        }
+        const got = await get(arr, toSelection(read));
+        expect([...(got.data as Int32Array)]).toEqual(cells(read, shape).map((cell) => model[cell]));
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -1,12 +1,19 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { touchedKeys } from "../src/array/keys.js";
-import { type DimSelector, normalizeSelection, projectSelection, slice } from "../src/array/selection.js";
+import {
+  coordinates,
+  type DimSelector,
+  normalizeSelection,
+  projectSelection,
+  type Slice,
+  slice,
+} from "../src/array/selection.js";
 import { isZarrTxError } from "../src/errors.js";
 import { lockKey } from "../src/sync/keys.js";
 
 /** Brute force: the indices a selector picks along a dimension of length n, straight from Python's rules. */
-function oracleIndices(selector: DimSelector, n: number): number[] {
+function oracleIndices(selector: Slice | number | null, n: number): number[] {
   if (typeof selector === "number") return [selector < 0 ? selector + n : selector];
   const start = selector?.start ?? null;
   const stop = selector?.stop ?? null;
@@ -50,7 +57,7 @@ describe("selection → keys", () => {
   it("touches exactly the chunks that contain a selected element (property, vs brute force)", () => {
     fc.assert(
       fc.property(layoutAndSelection, ([{ shape, chunkShape }, selection]) => {
-        const picked = selection.map((s, axis) => oracleIndices(s, shape[axis]!));
+        const picked = selection.map((s, axis) => oracleIndices(s as Slice | number | null, shape[axis]!));
         const grid = shape.map((n, i) => Math.ceil(n / chunkShape[i]!));
         const expected = new Map<number, number>();
         for (const point of product(picked)) {
@@ -114,6 +121,126 @@ describe("selection → keys", () => {
         thrown = error;
       }
       expect(isZarrTxError(thrown, code as never), `${JSON.stringify(selection)} → ${code}`).toBe(true);
+    }
+  });
+});
+
+describe("advanced selections → keys", () => {
+  const layoutWithSelectors = fc
+    .array(fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 5 })), {
+      minLength: 1,
+      maxLength: 3,
+    })
+    .chain((dims) => {
+      const shape = dims.map(([n]) => n);
+      const chunkShape = dims.map(([, c]) => c);
+      const perDim = shape.map((n) =>
+        fc.oneof(
+          fc.array(fc.integer({ min: -n, max: n - 1 }), { maxLength: 6 }),
+          fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+          fc.integer({ min: -n, max: n - 1 }),
+          fc.constant(null),
+        ),
+      );
+      const points = fc
+        .integer({ min: 0, max: 8 })
+        .chain((count) =>
+          fc.tuple(
+            ...shape.map((n) =>
+              fc.array(fc.integer({ min: -n, max: n - 1 }), { minLength: count, maxLength: count }),
+            ),
+          ),
+        );
+      return fc.record({
+        shape: fc.constant(shape),
+        chunkShape: fc.constant(chunkShape),
+        orthogonal: fc.tuple(...perDim),
+        points,
+      });
+    });
+
+  function chunkOf(point: number[], shape: number[], chunkShape: number[]): number {
+    return point.reduce(
+      (acc, v, axis) => acc * Math.ceil(shape[axis]! / chunkShape[axis]!) + Math.floor(v / chunkShape[axis]!),
+      0,
+    );
+  }
+
+  it("orthogonal lists and masks touch exactly the chunks of their selected cells (property)", () => {
+    fc.assert(
+      fc.property(layoutWithSelectors, ({ shape, chunkShape, orthogonal }) => {
+        const picked = orthogonal.map((s, axis) => {
+          const n = shape[axis]!;
+          if (s === null) return Array.from({ length: n }, (_, i) => i);
+          if (typeof s === "number") return [s < 0 ? s + n : s];
+          if (s.length > 0 && typeof s[0] === "boolean")
+            return (s as boolean[]).flatMap((b, i) => (b ? [i] : []));
+          return (s as number[]).map((i) => (i < 0 ? i + n : i));
+        });
+        const expected = new Map<number, number>();
+        for (const point of product(picked)) {
+          const c = chunkOf(point, shape, chunkShape);
+          expected.set(c, (expected.get(c) ?? 0) + 1);
+        }
+        const sel = normalizeSelection(orthogonal, shape);
+        expect(sel.shape).toEqual(
+          picked.filter((_, axis) => typeof orthogonal[axis] !== "number").map((l) => l.length),
+        );
+        const projections = projectSelection(sel, shape, chunkShape);
+        expect(projections.map((p) => p.linearIndex)).toEqual([...expected.keys()].sort((a, b) => a - b));
+        for (const p of projections) expect(p.elements).toBe(expected.get(p.linearIndex));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("coordinate selections touch exactly the chunks of their points (property)", () => {
+    fc.assert(
+      fc.property(layoutWithSelectors, ({ shape, chunkShape, points }) => {
+        const count = points[0]?.length ?? 0;
+        const expected = new Map<number, Set<string>>();
+        for (let i = 0; i < count; i++) {
+          const point = points.map((list, axis) => (list[i]! < 0 ? list[i]! + shape[axis]! : list[i]!));
+          const c = chunkOf(point, shape, chunkShape);
+          if (!expected.has(c)) expected.set(c, new Set());
+          expected.get(c)!.add(point.join(","));
+        }
+        const sel = normalizeSelection(coordinates(...points), shape);
+        expect(sel.shape).toEqual([count]);
+        const projections = projectSelection(sel, shape, chunkShape);
+        expect(projections.map((p) => p.linearIndex)).toEqual([...expected.keys()].sort((a, b) => a - b));
+        for (const p of projections) {
+          const extent = p.coords.reduce(
+            (n, c, axis) => n * Math.min(chunkShape[axis]!, shape[axis]! - c * chunkShape[axis]!),
+            1,
+          );
+          expect(p.full).toBe(expected.get(p.linearIndex)!.size === extent);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("rejects bad advanced selections", () => {
+    const bad: [unknown, string][] = [
+      [[[0, 10]], "ERR_OUT_OF_BOUNDS"],
+      [[[true, false]], "ERR_INVALID_SELECTION"],
+      [[[0.5]], "ERR_INVALID_SELECTION"],
+      [coordinates([0, 1], [0]), "ERR_INVALID_SELECTION"],
+      [coordinates([0, 1]), "ERR_INVALID_SELECTION"],
+      [coordinates([0, 12], [0, 0]), "ERR_OUT_OF_BOUNDS"],
+    ];
+    for (const [selection, code] of bad) {
+      let thrown: unknown;
+      try {
+        normalizeSelection(selection as never, [10, 10]);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(
+        isZarrTxError(thrown, code as never),
+        `${JSON.stringify(selection)} → ${code}: ${String(thrown)}`,
+      ).toBe(true);
     }
   });
 });

@@ -1,8 +1,15 @@
 /**
  * Selections and their projection onto the chunk grid. Pure code, no I/O: a selection and an array's
  * shape and chunk shape determine exactly which stored objects a read or write touches, and which part
- * of each. Semantics follow NumPy basic indexing: integers (negatives wrap, out of range is an error),
- * slices with step ≥ 1 (bounds clamp), `null` for a whole dimension; missing trailing dimensions are whole.
+ * of each. Semantics follow NumPy and zarr-python:
+ * - basic: integers (negatives wrap, out of range is an error), slices with step ≥ 1 (bounds clamp), `null`
+ *   for a whole dimension; missing trailing dimensions are whole;
+ * - orthogonal (zarr-python's `oindex`): a dimension may also take a list of integers (any order,
+ *   repeats allowed) or a boolean mask as long as the dimension; each such dimension is selected
+ *   independently of the others;
+ * - coordinate (zarr-python's `vindex`/`set_coordinate_selection`): `coordinates(rows, cols, …)` selects
+ *   the points (rows[i], cols[i], …); the result is 1-D, one element per point. When a write names a
+ *   cell twice, the last value wins.
  */
 import { SelectionError } from "../errors.js";
 
@@ -13,11 +20,31 @@ export interface Slice {
   readonly step: number | null;
 }
 
-/** Selects one dimension: an index (the dimension is dropped from the result), a slice, or null (all). */
-export type DimSelector = number | Slice | null;
+/**
+ * Selects one dimension: an index (the dimension is dropped from the result), a slice, null (all), a
+ * list of indices, or a boolean mask as long as the dimension (orthogonal selection).
+ */
+export type DimSelector = number | Slice | null | readonly number[] | readonly boolean[];
 
-/** A selection over an array: one selector per leading dimension, or null/undefined for everything. */
-export type Selection = readonly DimSelector[] | null | undefined;
+/** A coordinate (point) selection: `points[axis][i]` is the index of point i along `axis`. */
+export interface CoordinateSelection {
+  readonly kind: "coordinate";
+  readonly points: readonly (readonly number[])[];
+}
+
+/**
+ * A selection over an array: one selector per leading dimension, a coordinate selection, or
+ * null/undefined for everything.
+ */
+export type Selection = readonly DimSelector[] | CoordinateSelection | null | undefined;
+
+/**
+ * Selects points, like zarr-python's coordinate selection: `coordinates([0, 3], [1, 1])` is the cells
+ * (0, 1) and (3, 1). One integer list per dimension, all of the same length. Validated on use.
+ */
+export function coordinates(...perAxis: readonly (readonly number[])[]): CoordinateSelection {
+  return { kind: "coordinate", points: perAxis };
+}
 
 /**
  * Builds a slice, like Python's `slice()`: `slice(stop)` or `slice(start, stop, step)`.
@@ -31,13 +58,17 @@ export function slice(start?: number | null, stop?: number | null, step?: number
 /** One normalized dimension: a single index, or `count` elements from `start` by `step`. */
 export type NormalizedDim =
   | { readonly kind: "index"; readonly index: number }
-  | { readonly kind: "range"; readonly start: number; readonly step: number; readonly count: number };
+  | { readonly kind: "range"; readonly start: number; readonly step: number; readonly count: number }
+  | { readonly kind: "list"; readonly indices: readonly number[] };
 
 /** A validated selection against a concrete shape. */
 export interface NormalizedSelection {
+  /** One entry per array dimension; empty for a coordinate selection. */
   readonly dims: readonly NormalizedDim[];
-  /** The shape of the selected region, without the dimensions selected by an integer. */
+  /** The shape of the selected region (integer-selected dimensions dropped; [points] for coordinates). */
   readonly shape: readonly number[];
+  /** For a coordinate selection: `points[axis][i]`, normalized (no negatives). */
+  readonly points?: readonly (readonly number[])[];
 }
 
 /**
@@ -45,6 +76,7 @@ export interface NormalizedSelection {
  * (malformed), `ERR_OUT_OF_BOUNDS` (an index outside the array) or `ERR_INVALID_STEP` (step ≤ 0).
  */
 export function normalizeSelection(selection: Selection, shape: readonly number[]): NormalizedSelection {
+  if (isCoordinateSelection(selection)) return normalizeCoordinates(selection, shape);
   if (selection !== null && selection !== undefined && !Array.isArray(selection)) {
     throw new SelectionError(
       "ERR_INVALID_SELECTION",
@@ -79,6 +111,12 @@ export function normalizeSelection(selection: Selection, shape: readonly number[
       dims.push({ kind: "index", index });
       return;
     }
+    if (Array.isArray(entry) || isIntegerTypedArray(entry)) {
+      const indices = normalizeList(entry as ArrayLike<unknown>, length, axis);
+      dims.push({ kind: "list", indices });
+      outShape.push(indices.length);
+      return;
+    }
     const range = entry === null ? { start: null, stop: null, step: null } : asSlice(entry, axis);
     const step = range.step ?? 1;
     if (step <= 0) {
@@ -94,6 +132,86 @@ export function normalizeSelection(selection: Selection, shape: readonly number[
     outShape.push(count);
   });
   return { dims, shape: outShape };
+}
+
+function isCoordinateSelection(selection: unknown): selection is CoordinateSelection {
+  return (
+    typeof selection === "object" &&
+    selection !== null &&
+    (selection as { kind?: unknown }).kind === "coordinate"
+  );
+}
+
+function isIntegerTypedArray(value: unknown): value is ArrayLike<number> {
+  return (
+    value instanceof Int8Array ||
+    value instanceof Int16Array ||
+    value instanceof Int32Array ||
+    value instanceof Uint8Array ||
+    value instanceof Uint16Array ||
+    value instanceof Uint32Array
+  );
+}
+
+/** An index list or boolean mask along one dimension, as in-bounds indices in the given order. */
+function normalizeList(entry: ArrayLike<unknown>, length: number, axis: number): number[] {
+  if (entry.length > 0 && typeof entry[0] === "boolean") {
+    if (entry.length !== length) {
+      throw new SelectionError(
+        "ERR_INVALID_SELECTION",
+        `the boolean mask for dimension ${axis} has ${entry.length} entries but the dimension has ${length}`,
+      );
+    }
+    const indices: number[] = [];
+    for (let i = 0; i < entry.length; i++) {
+      if (typeof entry[i] !== "boolean") {
+        throw new SelectionError("ERR_INVALID_SELECTION", `dimension ${axis}: a mask may hold only booleans`);
+      }
+      if (entry[i]) indices.push(i);
+    }
+    return indices;
+  }
+  const indices = new Array<number>(entry.length);
+  for (let i = 0; i < entry.length; i++) indices[i] = normalizeIndex(entry[i], length, axis);
+  return indices;
+}
+
+function normalizeIndex(value: unknown, length: number, axis: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new SelectionError(
+      "ERR_INVALID_SELECTION",
+      `dimension ${axis}: index ${JSON.stringify(value)} is not an integer`,
+    );
+  }
+  const index = value < 0 ? value + length : value;
+  if (index < 0 || index >= length) {
+    throw new SelectionError(
+      "ERR_OUT_OF_BOUNDS",
+      `index ${value} is out of bounds for dimension ${axis} of length ${length} (valid: ${-length}…${length - 1})`,
+    );
+  }
+  return index;
+}
+
+function normalizeCoordinates(selection: CoordinateSelection, shape: readonly number[]): NormalizedSelection {
+  const perAxis = selection.points;
+  if (!Array.isArray(perAxis) || perAxis.length !== shape.length) {
+    throw new SelectionError(
+      "ERR_INVALID_SELECTION",
+      `a coordinate selection needs one index list per dimension (${shape.length}), got ${Array.isArray(perAxis) ? perAxis.length : typeof perAxis}`,
+    );
+  }
+  const count = perAxis[0]?.length ?? 1;
+  const points = perAxis.map((list, axis) => {
+    if (!(Array.isArray(list) || isIntegerTypedArray(list)) || list.length !== count) {
+      throw new SelectionError(
+        "ERR_INVALID_SELECTION",
+        `coordinate lists must all have the same length (${count}); dimension ${axis} differs`,
+      );
+    }
+    return Array.from(list as ArrayLike<unknown>, (v) => normalizeIndex(v, shape[axis]!, axis));
+  });
+  return { dims: [], shape: [shape.length === 0 ? 1 : count], points };
 }
 
 function asSlice(entry: unknown, axis: number): Slice {
@@ -135,6 +253,9 @@ export interface DimProjection {
   readonly step: number;
   readonly outStart: number;
   readonly count: number;
+  /** For a list dimension: the in-chunk index of each selected element, and its output position. */
+  readonly chunkIndices?: readonly number[];
+  readonly outIndices?: readonly number[];
 }
 
 /** The chunks one normalized dimension touches, in increasing order; chunks with no selected element are skipped. */
@@ -142,6 +263,27 @@ export function projectDim(dim: NormalizedDim, chunkSize: number): DimProjection
   if (dim.kind === "index") {
     const chunk = Math.floor(dim.index / chunkSize);
     return [{ chunk, chunkStart: dim.index - chunk * chunkSize, step: 1, outStart: 0, count: 1 }];
+  }
+  if (dim.kind === "list") {
+    // Group by chunk in increasing chunk order; within a chunk keep selection order (last write wins).
+    const byChunk = new Map<number, { chunkIndices: number[]; outIndices: number[] }>();
+    dim.indices.forEach((index, out) => {
+      const chunk = Math.floor(index / chunkSize);
+      let group = byChunk.get(chunk);
+      if (!group) byChunk.set(chunk, (group = { chunkIndices: [], outIndices: [] }));
+      group.chunkIndices.push(index - chunk * chunkSize);
+      group.outIndices.push(out);
+    });
+    return [...byChunk.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([chunk, g]) => ({
+        chunk,
+        chunkStart: 0,
+        step: 1,
+        outStart: 0,
+        count: g.chunkIndices.length,
+        ...g,
+      }));
   }
   const out: DimProjection[] = [];
   let k = 0;
@@ -160,7 +302,12 @@ export function projectDim(dim: NormalizedDim, chunkSize: number): DimProjection
 export interface ChunkProjection {
   readonly coords: readonly number[];
   readonly linearIndex: number;
+  /** Per dimension, what the selection takes of this chunk (empty for a coordinate selection). */
   readonly dims: readonly DimProjection[];
+  /** For a coordinate selection: C-order element offsets in the chunk, and each point's output index. */
+  readonly points?: { readonly chunkOffsets: readonly number[]; readonly outIndices: readonly number[] };
+  /** Number of selected elements in this chunk (repeats counted). */
+  readonly elements: number;
   /** True when the selection covers every in-bounds element of the chunk (no read needed to overwrite it). */
   readonly full: boolean;
 }
@@ -180,6 +327,9 @@ export function projectSelection(
   chunkShape: readonly number[],
 ): ChunkProjection[] {
   const grid = gridShape(shape, chunkShape);
+  const extentOf = (coords: readonly number[]) =>
+    coords.reduce((n, c, axis) => n * Math.min(chunkShape[axis]!, shape[axis]! - c * chunkShape[axis]!), 1);
+  if (selection.points) return projectPoints(selection.points, shape, chunkShape, grid, extentOf);
   const perDim = selection.dims.map((dim, axis) => projectDim(dim, chunkShape[axis]!));
   if (perDim.some((p) => p.length === 0)) return [];
   const result: ChunkProjection[] = [];
@@ -189,13 +339,16 @@ export function projectSelection(
     const coords = dims.map((d) => d.chunk);
     let linearIndex = 0;
     let full = true;
+    let elements = 1;
     dims.forEach((d, axis) => {
       linearIndex = linearIndex * grid[axis]! + d.chunk;
       const size = chunkShape[axis]!;
       const extent = Math.min(size, shape[axis]! - d.chunk * size);
-      if (d.count !== extent) full = false;
+      const distinct = d.chunkIndices ? new Set(d.chunkIndices).size : d.count;
+      if (distinct !== extent) full = false;
+      elements *= d.count;
     });
-    result.push({ coords, linearIndex, dims, full });
+    result.push({ coords, linearIndex, dims, elements, full });
     // Odometer over the per-dimension projection lists, last dimension fastest (row-major).
     let axis = perDim.length - 1;
     while (axis >= 0) {
@@ -206,4 +359,42 @@ export function projectSelection(
     }
     if (axis < 0) return result;
   }
+}
+
+function projectPoints(
+  points: readonly (readonly number[])[],
+  shape: readonly number[],
+  chunkShape: readonly number[],
+  grid: readonly number[],
+  extentOf: (coords: readonly number[]) => number,
+): ChunkProjection[] {
+  const count = shape.length === 0 ? 1 : (points[0]?.length ?? 0);
+  const chunkStrides = chunkShape.map((_, axis) => chunkShape.slice(axis + 1).reduce((a, b) => a * b, 1));
+  const byChunk = new Map<number, { coords: number[]; chunkOffsets: number[]; outIndices: number[] }>();
+  for (let i = 0; i < count; i++) {
+    let linearIndex = 0;
+    let offset = 0;
+    const coords: number[] = [];
+    for (let axis = 0; axis < shape.length; axis++) {
+      const index = points[axis]![i]!;
+      const chunk = Math.floor(index / chunkShape[axis]!);
+      coords.push(chunk);
+      linearIndex = linearIndex * grid[axis]! + chunk;
+      offset += (index - chunk * chunkShape[axis]!) * chunkStrides[axis]!;
+    }
+    let group = byChunk.get(linearIndex);
+    if (!group) byChunk.set(linearIndex, (group = { coords, chunkOffsets: [], outIndices: [] }));
+    group.chunkOffsets.push(offset);
+    group.outIndices.push(i);
+  }
+  return [...byChunk.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([linearIndex, g]) => ({
+      coords: g.coords,
+      linearIndex,
+      dims: [],
+      points: { chunkOffsets: g.chunkOffsets, outIndices: g.outIndices },
+      elements: g.chunkOffsets.length,
+      full: new Set(g.chunkOffsets).size === extentOf(g.coords),
+    }));
 }

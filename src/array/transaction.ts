@@ -250,9 +250,9 @@ class TransactionImpl implements Transaction {
     const out = allocate(state.meta.dtype, sizeOf(sel.shape));
     const outStrides = cStrides(sel.shape);
     const chunks = await mapLimit(projections, this.#concurrency, (p) => this.#chunk(array, state, p, true));
+    const other = { data: out, offset: 0, strides: outStrides };
     projections.forEach((p, i) => {
-      const region = views(p, sel, state, chunks[i]!.data, { data: out, strides: outStrides });
-      copyStrided(region.chunk, region.other, counts(p));
+      transfer(p, sel, state.meta.chunkShape, chunks[i]!.data, other, "fromChunk");
     });
     return { data: toUser(state.meta.dtype, out), shape: sel.shape, stride: outStrides };
   }
@@ -279,9 +279,7 @@ class TransactionImpl implements Transaction {
     this.#assertOpen();
     projections.forEach((p, i) => {
       const chunk = chunks[i]!;
-      const region = views(p, sel, state, chunk.data, typeof source === "object" ? source : undefined);
-      if (typeof source === "object") copyStrided(region.other, region.chunk, counts(p));
-      else fillStrided(region.chunk, counts(p), source);
+      transfer(p, sel, state.meta.chunkShape, chunk.data, source, "toChunk");
       chunk.dirty = true;
       this.#written.add(chunk.key);
     });
@@ -458,24 +456,100 @@ function checkValue(
   return { data: raw, offset, strides: stride };
 }
 
-/** The element counts of one chunk projection, in the array's dimensions. */
-function counts(p: ChunkProjection): number[] {
-  return p.dims.map((d) => d.count);
+/**
+ * Moves the elements of one chunk projection between a chunk buffer (C order, chunk shape) and another
+ * array whose dimensions are the selection's output dimensions: out of the chunk into a result
+ * ("fromChunk"), or from a value (or a scalar) into the chunk ("toChunk").
+ */
+function transfer(
+  p: ChunkProjection,
+  sel: NormalizedSelection,
+  chunkShape: readonly number[],
+  chunkData: RawTypedArray,
+  other: StridedView | number | bigint,
+  direction: "fromChunk" | "toChunk",
+): void {
+  const chunk = chunkData as unknown as { [i: number]: number | bigint };
+  if (p.points) {
+    // Coordinate selection: one element per point; `other` is 1-D.
+    const { chunkOffsets, outIndices } = p.points;
+    if (typeof other !== "object") {
+      for (const offset of chunkOffsets) chunk[offset] = other;
+      return;
+    }
+    const data = other.data as unknown as { [i: number]: number | bigint };
+    const stride = other.strides[0] ?? 1;
+    for (let j = 0; j < chunkOffsets.length; j++) {
+      const o = other.offset + outIndices[j]! * stride;
+      if (direction === "toChunk") chunk[chunkOffsets[j]!] = data[o]!;
+      else data[o] = chunk[chunkOffsets[j]!]!;
+    }
+    return;
+  }
+  const counts = p.dims.map((d) => d.count);
+  const chunkStrides = cStrides(chunkShape);
+  if (p.dims.every((d) => !d.chunkIndices)) {
+    // Basic selection: both sides are strided windows, copied row by row.
+    const region = views(p, sel, chunkStrides, chunkData, typeof other === "object" ? other : undefined);
+    if (typeof other !== "object") fillStrided(region.chunk, counts, other);
+    else if (direction === "toChunk") copyStrided(region.other, region.chunk, counts);
+    else copyStrided(region.chunk, region.other, counts);
+    return;
+  }
+  // Orthogonal selection: per axis, the offset of each selected element on both sides; then visit the
+  // cartesian product of those lists.
+  const chunkOffsets: number[][] = [];
+  const otherOffsets: number[][] = [];
+  let outAxis = 0;
+  p.dims.forEach((d, axis) => {
+    const dim = sel.dims[axis]!;
+    const cs = chunkStrides[axis]!;
+    const os = typeof other === "object" && dim.kind !== "index" ? (other.strides[outAxis] ?? 0) : 0;
+    const c: number[] = [];
+    const o: number[] = [];
+    for (let k = 0; k < d.count; k++) {
+      c.push((d.chunkIndices ? d.chunkIndices[k]! : d.chunkStart + k * d.step) * cs);
+      o.push((d.outIndices ? d.outIndices[k]! : d.outStart + k) * os);
+    }
+    chunkOffsets.push(c);
+    otherOffsets.push(o);
+    if (dim.kind !== "index") outAxis++;
+  });
+  const otherData =
+    typeof other === "object" ? (other.data as unknown as { [i: number]: number | bigint }) : undefined;
+  const base = typeof other === "object" ? other.offset : 0;
+  const rank = counts.length;
+  const pos = new Array<number>(rank).fill(0);
+  const total = counts.reduce((a, b) => a * b, 1);
+  for (let n = 0; n < total; n++) {
+    let c = 0;
+    let o = base;
+    for (let axis = 0; axis < rank; axis++) {
+      c += chunkOffsets[axis]![pos[axis]!]!;
+      o += otherOffsets[axis]![pos[axis]!]!;
+    }
+    if (!otherData) chunk[c] = other as number | bigint;
+    else if (direction === "toChunk") chunk[c] = otherData[o]!;
+    else otherData[o] = chunk[c]!;
+    for (let axis = rank - 1; axis >= 0; axis--) {
+      if (++pos[axis]! < counts[axis]!) break;
+      pos[axis] = 0;
+    }
+  }
 }
 
 /**
- * Views for copying one projection: `chunk` walks the selected part of the chunk buffer, and `other`
- * walks the matching part of a result or value, whose dimensions are the selection's output dimensions
- * (integer-selected ones dropped, so they get stride 0).
+ * Views for copying one basic projection: `chunk` walks the selected part of the chunk buffer, and
+ * `other` walks the matching part of a result or value, whose dimensions are the selection's output
+ * dimensions (integer-selected ones dropped, so they get stride 0).
  */
 function views(
   p: ChunkProjection,
   sel: NormalizedSelection,
-  state: ArrayState,
+  chunkStrides: readonly number[],
   chunkData: RawTypedArray,
-  other?: { data: RawTypedArray; offset?: number; strides: readonly number[] },
+  other?: StridedView,
 ): { chunk: StridedView; other: StridedView } {
-  const chunkStrides = cStrides(state.meta.chunkShape);
   let chunkOffset = 0;
   let otherOffset = other?.offset ?? 0;
   const strides: number[] = [];
