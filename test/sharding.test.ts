@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import * as zarrita from "zarrita";
-import { type CodecMetadata, create, get, MemoryStore, open, set, slice, transaction } from "../src/index.js";
+import {
+  type CodecMetadata,
+  coordinates,
+  create,
+  get,
+  MemoryStore,
+  open,
+  set,
+  slice,
+  transaction,
+} from "../src/index.js";
 
 function sharding(
   innerShape: number[],
@@ -159,5 +169,64 @@ describe("sharded arrays (sharding_indexed)", () => {
       }),
     );
     expect([...((await get(arr)).data as Int32Array)]).toEqual(new Array(256).fill(20));
+  });
+});
+
+describe("diagonal invariant on a sharded array, written with coordinate selection (#857's way)", () => {
+  it("never shows a torn anti-diagonal (8 writer tasks, 2 reader tasks)", async () => {
+    const store = new MemoryStore();
+    // 10×10, shards of 4×4 holding 2×2 inner chunks: an anti-diagonal crosses several shards.
+    const arr = await create(store, {
+      shape: [10, 10],
+      chunkShape: [4, 4],
+      dtype: "int32",
+      codecs: sharding(
+        [2, 2],
+        [{ name: "bytes" }, { name: "zstd", configuration: { level: 1, checksum: false } }],
+        "end",
+      ),
+    });
+    let done = false;
+    let reads = 0;
+    let torn = 0;
+    let writes = 0;
+    const writer = async (w: number): Promise<void> => {
+      let value = w * 1_000_000;
+      while (!done) {
+        for (let d = w; d < 19; d += 8) {
+          const rows = Array.from({ length: 10 }, (_, i) => i).filter((i) => d - i >= 0 && d - i < 10);
+          // One `set` of a point list, like zarr-python's `z.set_coordinate_selection((rows, cols), v)`.
+          await set(
+            arr,
+            coordinates(
+              rows,
+              rows.map((i) => d - i),
+            ),
+            ++value,
+          );
+          writes++;
+          await new Promise<void>((resolve) => setTimeout(resolve, 2));
+        }
+      }
+    };
+    const reader = async (): Promise<void> => {
+      while (reads < 3000) {
+        const { data } = await get(arr);
+        const values = data as Int32Array;
+        for (let d = 0; d < 19; d++) {
+          const cells = Array.from({ length: 10 }, (_, i) => i).filter((i) => d - i >= 0 && d - i < 10);
+          const first = values[cells[0]! * 10 + d - cells[0]!];
+          if (cells.some((i) => values[i * 10 + d - i] !== first)) torn++;
+        }
+        reads++;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    };
+    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+    await Promise.all([reader(), reader()]);
+    done = true;
+    await Promise.all(writers);
+    expect(torn).toBe(0);
+    expect(writes).toBeGreaterThan(8);
   });
 });
