@@ -5,8 +5,9 @@
  * their lease (the metadata lock), so a handle never writes with a stale shape.
  */
 
-import { loadCodecPipeline, registerCodecs } from "../codecs/index.js";
-import { loadShardCodec, type ShardingConfiguration } from "../codecs/sharding.js";
+import { type ChunkCodecSpec, loadChunkCodec } from "../codecs/chunk-codec.js";
+import { type EncodePool, sharedEncodePool } from "../codecs/encode-pool.js";
+import { registerCodecs } from "../codecs/index.js";
 import { InvalidArgumentError, isZarrTxError, MetadataError, StoreError } from "../errors.js";
 import type { AbsolutePath, Store } from "../store/types.js";
 import { InProcessSynchronizer } from "../sync/in-process.js";
@@ -41,34 +42,31 @@ export interface ChunkCodec {
   decode(bytes: Uint8Array): Promise<Chunk>;
 }
 
-/**
- * The codec of one stored object: the plain pipeline, or the shard codec when the array is sharded.
- * Every codec is resolved now, so an unknown codec fails at open/create (`ERR_UNKNOWN_CODEC`).
- */
-async function loadChunkCodec(meta: ArrayMetadata): Promise<ChunkCodec> {
-  const sharding = meta.codecs[0]?.name === "sharding_indexed" ? meta.codecs[0] : undefined;
-  if (sharding) {
-    return (await loadShardCodec({
-      dataType: meta.dtype,
-      shardShape: meta.chunkShape,
-      fillValue: meta.fillValue,
-      config: sharding.configuration as unknown as ShardingConfiguration,
-      allocate: (n) => allocate(meta.dtype, n),
-    })) as unknown as ChunkCodec;
-  }
-  return (await loadCodecPipeline({
-    dataType: meta.dtype,
-    shape: [...meta.chunkShape],
-    codecs: meta.codecs.map((c) => ({ name: c.name, configuration: c.configuration ?? {} })),
-    fillValue: meta.fillValue,
-  })) as unknown as ChunkCodec;
-}
-
 /** What a handle knows about its array at one moment; replaced wholesale when metadata changes. */
 export interface ArrayState {
   readonly meta: ArrayMetadata;
   readonly metaBytes: Uint8Array;
   readonly codec: ChunkCodec;
+  /** The codec as a plain description, for encoding in worker threads. */
+  readonly codecSpec: ChunkCodecSpec;
+}
+
+function codecSpecOf(meta: ArrayMetadata): ChunkCodecSpec {
+  return {
+    dataType: meta.dtype,
+    chunkShape: [...meta.chunkShape],
+    fillValue: meta.fillValue,
+    codecs: meta.codecs as CodecSpecList,
+  };
+}
+
+type CodecSpecList = ChunkCodecSpec["codecs"];
+
+async function stateOf(meta: ArrayMetadata, metaBytes: Uint8Array): Promise<ArrayState> {
+  const codecSpec = codecSpecOf(meta);
+  // Every codec is resolved now, so an unknown codec fails at open/create (ERR_UNKNOWN_CODEC).
+  const codec = (await loadChunkCodec(codecSpec)) as unknown as ChunkCodec;
+  return { meta, metaBytes, codec, codecSpec };
 }
 
 let processSynchronizer: InProcessSynchronizer | undefined;
@@ -92,10 +90,20 @@ export class ZarrTxArray {
   readonly synchronizer: Synchronizer;
   /** The lock scope of this array: store identity plus array path. */
   readonly lockScope: string;
+  /** Worker threads that encode this array's chunks in parallel, when `encodeWorkers` was set. */
+  readonly encodePool: EncodePool | undefined;
   #state: ArrayState;
 
   /** @internal Use {@link open} or {@link create}. */
-  constructor(store: Store, path: AbsolutePath, synchronizer: Synchronizer, state: ArrayState) {
+  constructor(
+    store: Store,
+    path: AbsolutePath,
+    synchronizer: Synchronizer,
+    state: ArrayState,
+    encodeWorkers = 0,
+  ) {
+    checkEncodeWorkers(encodeWorkers);
+    this.encodePool = encodeWorkers > 0 ? sharedEncodePool(encodeWorkers) : undefined;
     this.store = store;
     this.path = path;
     this.synchronizer = synchronizer;
@@ -146,12 +154,29 @@ export class ZarrTxArray {
   }
 }
 
+function checkEncodeWorkers(encodeWorkers: number | undefined): void {
+  if (
+    encodeWorkers !== undefined &&
+    (!Number.isInteger(encodeWorkers) || encodeWorkers < 0 || encodeWorkers > 256)
+  ) {
+    throw new InvalidArgumentError(
+      `encodeWorkers must be a whole number from 0 to 256, got ${encodeWorkers}`,
+    );
+  }
+}
+
 /** Options of {@link open}. */
 export interface OpenOptions {
   /** Path of the array in the store; default "/". */
   readonly path?: string;
   /** Default: the process-wide in-process synchronizer. */
   readonly synchronizer?: Synchronizer;
+  /**
+   * Encode chunks on this many worker threads (a process-wide pool per size). Worth it when compression
+   * dominates (blosc, zstd, gzip on large chunks) and the machine has spare cores. Default 0: encode on
+   * the calling thread.
+   */
+  readonly encodeWorkers?: number;
 }
 
 /**
@@ -164,6 +189,7 @@ export interface OpenOptions {
  */
 export async function open(store: Store, options: OpenOptions = {}): Promise<ZarrTxArray> {
   registerCodecs();
+  checkEncodeWorkers(options.encodeWorkers);
   const path = normalizePath(options.path);
   const state = await readState(store, path);
   if (!state) {
@@ -172,7 +198,13 @@ export async function open(store: Store, options: OpenOptions = {}): Promise<Zar
       `no Zarr array at ${path} in ${store.id} (neither zarr.json nor .zarray exists); create it first`,
     );
   }
-  return new ZarrTxArray(store, path, options.synchronizer ?? defaultSynchronizer(), state);
+  return new ZarrTxArray(
+    store,
+    path,
+    options.synchronizer ?? defaultSynchronizer(),
+    state,
+    options.encodeWorkers,
+  );
 }
 
 /**
@@ -192,7 +224,7 @@ export async function readState(
     const doc = parseJson(bytes, key);
     const meta =
       zarrFormat === 3 ? parseV3(doc, key) : parseV2(doc, await readV2Attributes(store, path), key);
-    return { meta, metaBytes: bytes, codec: await loadChunkCodec(meta) };
+    return stateOf(meta, bytes);
   }
   return undefined;
 }
@@ -226,6 +258,8 @@ export interface CreateOptions extends MetadataOptions {
   readonly synchronizer?: Synchronizer;
   /** Replace an existing array (its chunks are deleted). Default false: an existing array is an error. */
   readonly overwrite?: boolean;
+  /** As in {@link OpenOptions.encodeWorkers}. */
+  readonly encodeWorkers?: number;
 }
 
 /**
@@ -239,10 +273,15 @@ export interface CreateOptions extends MetadataOptions {
  */
 export async function create(store: Store, options: CreateOptions): Promise<ZarrTxArray> {
   registerCodecs();
+  checkEncodeWorkers(options.encodeWorkers);
   const path = normalizePath(options.path);
   assertWritable(store);
   const { documents, meta } = buildMetadata(options);
-  const codec = await loadChunkCodec(meta);
+  const fresh = await stateOf(
+    meta,
+    new TextEncoder().encode(documents[meta.zarrFormat === 3 ? "zarr.json" : ".zarray"]),
+  );
+  const codec = fresh.codec;
   // Prove the pipeline can encode before anything is written: an encoder that only decodes fails here.
   try {
     await codec.encode(emptyChunk(meta));
@@ -273,9 +312,7 @@ export async function create(store: Store, options: CreateOptions): Promise<Zarr
     )) {
       await store.set(joinKey(path, name), encoder.encode(documents[name]));
     }
-    const metaName = meta.zarrFormat === 3 ? "zarr.json" : ".zarray";
-    const state: ArrayState = { meta, metaBytes: encoder.encode(documents[metaName]), codec };
-    return new ZarrTxArray(store, path, synchronizer, state);
+    return new ZarrTxArray(store, path, synchronizer, fresh, options.encodeWorkers);
   } finally {
     await lease.release();
   }
@@ -283,7 +320,9 @@ export async function create(store: Store, options: CreateOptions): Promise<Zarr
 
 async function deleteArrayObjects(store: Store, path: AbsolutePath): Promise<void> {
   const prefix = path === "/" ? "/" : `${path}/`;
-  for (const key of await store.list(prefix)) await store.delete(key);
+  // zarr-tx's reserved files stay (the file synchronizer's `.zarr-tx/locks` is held by this very create):
+  // a lock file deleted while in use splits its holders from everyone who opens the path later.
+  for (const key of await store.list(prefix)) if (!key.includes("/.zarr-tx/")) await store.delete(key);
 }
 
 function emptyChunk(meta: ArrayMetadata): Chunk {

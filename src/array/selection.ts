@@ -270,7 +270,10 @@ export function projectDim(dim: NormalizedDim, chunkSize: number): DimProjection
     dim.indices.forEach((index, out) => {
       const chunk = Math.floor(index / chunkSize);
       let group = byChunk.get(chunk);
-      if (!group) byChunk.set(chunk, (group = { chunkIndices: [], outIndices: [] }));
+      if (!group) {
+        group = { chunkIndices: [], outIndices: [] };
+        byChunk.set(chunk, group);
+      }
       group.chunkIndices.push(index - chunk * chunkSize);
       group.outIndices.push(out);
     });
@@ -383,7 +386,10 @@ function projectPoints(
       offset += (index - chunk * chunkShape[axis]!) * chunkStrides[axis]!;
     }
     let group = byChunk.get(linearIndex);
-    if (!group) byChunk.set(linearIndex, (group = { coords, chunkOffsets: [], outIndices: [] }));
+    if (!group) {
+      group = { coords, chunkOffsets: [], outIndices: [] };
+      byChunk.set(linearIndex, group);
+    }
     group.chunkOffsets.push(offset);
     group.outIndices.push(i);
   }

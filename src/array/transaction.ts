@@ -294,8 +294,11 @@ class TransactionImpl implements Transaction {
     const encoded = await mapLimit(dirty, this.#concurrency, async (chunk) => {
       const { array, state } = this.#arrays.get(chunk.key)!;
       const shape = state.meta.chunkShape;
+      const input = { data: chunk.data, shape, stride: cStrides(shape) } satisfies Chunk;
       try {
-        return await state.codec.encode({ data: chunk.data, shape, stride: cStrides(shape) } satisfies Chunk);
+        // The pool takes the chunk's buffer (transferred): fine, the transaction is done with it.
+        if (array.encodePool) return await array.encodePool.encode(state.codecSpec, input);
+        return await state.codec.encode(input);
       } catch (cause) {
         if (isZarrTxError(cause)) throw cause;
         throw new StoreError(
