@@ -112,6 +112,72 @@ async function writeBenches(storeName: string, makeStore: () => Promise<Store>):
   );
 }
 
+/** Compressed and sharded writes: encoding dominates, so parallel encoding in workers should pay off. */
+async function compressedBenches(): Promise<void> {
+  const shape = [1024, 1024];
+  const chunkShape = [128, 128];
+  // Smooth data with noise: compressible, but not trivially.
+  const data = Float64Array.from(
+    { length: 1024 * 1024 },
+    (_, i) => Math.round(Math.sin(i / 500) * 1000 + (i % 7)) / 8,
+  );
+  const codecSets = {
+    "blosc zstd shuffle": [
+      { name: "bytes", configuration: { endian: "little" } },
+      {
+        name: "blosc",
+        configuration: { cname: "zstd", clevel: 5, shuffle: "shuffle", typesize: 8, blocksize: 0 },
+      },
+    ],
+    "zstd 3": [
+      { name: "bytes", configuration: { endian: "little" } },
+      { name: "zstd", configuration: { level: 3, checksum: false } },
+    ],
+  };
+  for (const [label, codecs] of Object.entries(codecSets)) {
+    const rawArray = await zarrita.create(new MemoryStore(), { shape, chunkShape, dtype: "float64", codecs });
+    const txArray = await create(new MemoryStore(), { shape, chunkShape, dtype: "float64", codecs });
+    const pooled = await create(new MemoryStore(), {
+      shape,
+      chunkShape,
+      dtype: "float64",
+      codecs,
+      encodeWorkers: 2,
+    });
+    const value = { data, shape, stride: [1024, 1] };
+    await sideBySide(
+      `compressed full write 1024x1024 float64 (${label}), 64 chunks, memory store`,
+      { label: "zarrita", run: () => zarrita.set(rawArray, null, value) },
+      { label: "zarr_tx_2_workers", run: () => set(pooled, null, { data, shape }) },
+    );
+    await sideBySide(
+      `compressed full write 1024x1024 float64 (${label}), 64 chunks, memory store, in-thread vs workers`,
+      { label: "zarr_tx_in_thread", run: () => set(txArray, null, { data, shape }) },
+      { label: "zarr_tx_2_workers", run: () => set(pooled, null, { data, shape }) },
+    );
+  }
+  const sharded = (workers: number) =>
+    create(new MemoryStore(), {
+      shape,
+      chunkShape: [512, 512],
+      dtype: "float64",
+      encodeWorkers: workers,
+      codecs: [
+        {
+          name: "sharding_indexed",
+          configuration: { chunk_shape: [128, 128], codecs: codecSets["zstd 3"] },
+        },
+      ],
+    });
+  const inThread = await sharded(0);
+  const pooled = await sharded(2);
+  await sideBySide(
+    "sharded full write 1024x1024 float64, 4 shards of 16 zstd inner chunks, memory store",
+    { label: "zarr_tx_in_thread", run: () => set(inThread, null, { data, shape }) },
+    { label: "zarr_tx_2_workers", run: () => set(pooled, null, { data, shape }) },
+  );
+}
+
 async function lockBenches(): Promise<void> {
   const name = "locks: in-process acquire+release, uncontended";
   if (!name.includes(filter)) return;
@@ -149,6 +215,7 @@ async function fsStore(): Promise<Store> {
 try {
   await writeBenches("memory store", async () => new MemoryStore());
   await writeBenches("filesystem store (fsync)", fsStore);
+  await compressedBenches();
   await lockBenches();
 } finally {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
