@@ -4,6 +4,7 @@ import { touchedKeys } from "../src/array/keys.js";
 import {
   coordinates,
   type DimSelector,
+  forEachTouchedChunk,
   normalizeSelection,
   projectSelection,
   type Slice,
@@ -189,6 +190,11 @@ describe("advanced selections → keys", () => {
         const projections = projectSelection(sel, shape, chunkShape);
         expect(projections.map((p) => p.linearIndex)).toEqual([...expected.keys()].sort((a, b) => a - b));
         for (const p of projections) expect(p.elements).toBe(expected.get(p.linearIndex));
+        const visited: string[] = [];
+        forEachTouchedChunk(sel, shape, chunkShape, (linear, coords) =>
+          visited.push(`${linear}:${coords.join(",")}`),
+        );
+        expect(visited).toEqual(projections.map((p) => `${p.linearIndex}:${p.coords.join(",")}`));
       }),
       { numRuns: 2000 },
     );

@@ -5,7 +5,7 @@
 import type { AbsolutePath } from "../store/types.js";
 import { lockKey } from "../sync/keys.js";
 import { type ArrayMetadata, chunkKey, joinKey } from "./metadata.js";
-import { normalizeSelection, projectSelection, type Selection } from "./selection.js";
+import { forEachTouchedChunk, normalizeSelection, type Selection } from "./selection.js";
 
 /** The stored objects a selection touches, with their lock keys. */
 export interface TouchedKeys {
@@ -28,9 +28,9 @@ export function touchedKeys(
   const sel = normalizeSelection(selection, meta.shape);
   const storeKeys: AbsolutePath[] = [];
   const lockKeys: string[] = [];
-  for (const p of projectSelection(sel, meta.shape, meta.chunkShape)) {
-    storeKeys.push(joinKey(path, chunkKey(meta, p.coords)));
-    lockKeys.push(lockKey(scope, p.linearIndex));
-  }
+  forEachTouchedChunk(sel, meta.shape, meta.chunkShape, (linearIndex, coords) => {
+    storeKeys.push(joinKey(path, chunkKey(meta, coords)));
+    lockKeys.push(lockKey(scope, linearIndex));
+  });
   return { storeKeys, lockKeys };
 }

@@ -404,3 +404,73 @@ function projectPoints(
       full: new Set(g.chunkOffsets).size === extentOf(g.coords),
     }));
 }
+
+/** The chunks one dimension touches, as sorted distinct chunk indices (no per-element work for ranges). */
+function touchedChunksOfDim(dim: NormalizedDim, chunkSize: number): number[] {
+  if (dim.kind === "index") return [Math.floor(dim.index / chunkSize)];
+  if (dim.kind === "list")
+    return [...new Set(dim.indices.map((i) => Math.floor(i / chunkSize)))].sort((a, b) => a - b);
+  const chunks: number[] = [];
+  let k = 0;
+  while (k < dim.count) {
+    const chunk = Math.floor((dim.start + k * dim.step) / chunkSize);
+    chunks.push(chunk);
+    k = Math.ceil(((chunk + 1) * chunkSize - dim.start) / dim.step);
+  }
+  return chunks;
+}
+
+/**
+ * Calls `visit` for every chunk a selection touches, in row-major order, without building projections:
+ * the cheap path for planning locks over very many chunks. `coords` is reused between calls (copy it to
+ * keep it). Visits exactly the chunks {@link projectSelection} lists.
+ */
+export function forEachTouchedChunk(
+  selection: NormalizedSelection,
+  shape: readonly number[],
+  chunkShape: readonly number[],
+  visit: (linearIndex: number, coords: readonly number[]) => void,
+): void {
+  if (selection.points) {
+    for (const p of projectSelection(selection, shape, chunkShape)) visit(p.linearIndex, p.coords);
+    return;
+  }
+  const grid = gridShape(shape, chunkShape);
+  const perDim = selection.dims.map((dim, axis) => touchedChunksOfDim(dim, chunkShape[axis]!));
+  if (perDim.some((list) => list.length === 0)) return;
+  const rank = perDim.length;
+  const pick = new Array<number>(rank).fill(0);
+  const coords = perDim.map((list) => list[0]!);
+  // Row-major strides of the chunk grid, so the linear index is updated incrementally.
+  const gridStrides = cStridesOf(grid);
+  let linear = coords.reduce((acc, c, axis) => acc + c * gridStrides[axis]!, 0);
+  for (;;) {
+    visit(linear, coords);
+    let axis = rank - 1;
+    while (axis >= 0) {
+      const list = perDim[axis]!;
+      linear -= coords[axis]! * gridStrides[axis]!;
+      pick[axis]!++;
+      if (pick[axis]! < list.length) {
+        coords[axis] = list[pick[axis]!]!;
+        linear += coords[axis]! * gridStrides[axis]!;
+        break;
+      }
+      pick[axis] = 0;
+      coords[axis] = list[0]!;
+      linear += coords[axis]! * gridStrides[axis]!;
+      axis--;
+    }
+    if (axis < 0) return;
+  }
+}
+
+function cStridesOf(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let step = 1;
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    strides[axis] = step;
+    step *= shape[axis]!;
+  }
+  return strides;
+}

@@ -44,6 +44,7 @@ import { chunkKey, joinKey } from "./metadata.js";
 import { copyStrided, cStrides, fillStrided, type StridedView, sizeOf } from "./ndarray.js";
 import {
   type ChunkProjection,
+  forEachTouchedChunk,
   type NormalizedSelection,
   normalizeSelection,
   projectSelection,
@@ -184,9 +185,9 @@ function planLocks(planned: readonly PlannedEntry[]): { shared: string[]; exclus
     shared.push(entry.array.metadataLockKey);
     const selection = normalizeSelection(entry.selection, state.meta.shape);
     const target = entry.mode === "write" ? exclusive : shared;
-    for (const p of projectSelection(selection, state.meta.shape, state.meta.chunkShape)) {
-      target.push(lockKey(entry.array.lockScope, p.linearIndex));
-    }
+    forEachTouchedChunk(selection, state.meta.shape, state.meta.chunkShape, (linearIndex) => {
+      target.push(lockKey(entry.array.lockScope, linearIndex));
+    });
   }
   return { shared, exclusive };
 }
