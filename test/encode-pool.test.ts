@@ -19,7 +19,7 @@ describe("parallel encoding in worker threads (encodeWorkers)", () => {
           name: "sharding_indexed",
           configuration: {
             chunk_shape: [8, 8],
-            codecs: [{ name: "bytes" }, { name: "gzip", configuration: { level: 1 } }],
+            codecs: [{ name: "bytes" }, { name: "zlib", configuration: { level: 1 } }],
           },
         },
       ],

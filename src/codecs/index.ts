@@ -4,6 +4,8 @@
  * zarrita 0.7.5 registers gzip, zlib and crc32c codecs that decode but throw on encode, its crc32c
  * decoder drops the checksum without checking it, and it hands the Zarr v3 blosc configuration (where
  * `shuffle` is a name) to numcodecs.js, which expects a number and silently compresses without shuffle.
+ * Its numcodecs `delta` filter ignores `astype` and the filter's byte order, and its `shuffle` filter
+ * ignores `elementsize`, so some arrays zarr-python 2 writes read back wrong (see ./filters.ts).
  * {@link registerCodecs} replaces those entries with codecs that encode, decode and verify.
  * {@link loadCodecPipeline} builds an encode/decode pipeline from the same registry, eagerly, with
  * typed errors and exact-size buffers.
@@ -21,6 +23,10 @@ import {
   UnicodeStringArray,
 } from "zarrita";
 import { CodecError, isZarrTxError, MetadataError } from "../errors.js";
+import { type BlockCompressor, type BloscFrameOptions, writeBloscFrame, writesNatively } from "./blosc.js";
+import { DeltaFilter, itemSizeOf, parseNumpyNumericType, ShuffleFilter } from "./filters.js";
+
+export { DeltaFilter, type NumpyNumericType, parseNumpyNumericType, ShuffleFilter } from "./filters.js";
 
 // zarrita does not export the type of a registry entry; derive it from the registry itself.
 type RegistryFactory = Parameters<typeof registry.set>[1];
@@ -134,19 +140,27 @@ function hex32(n: number): string {
 type Bytes2Bytes = {
   encode(b: Uint8Array): Uint8Array | Promise<Uint8Array>;
   decode(b: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  computeEncodedSize?(decodedSize: number): number;
 };
 
-/** A bytes-to-bytes registry entry around a numcodecs.js codec. */
-function bytesEntry(makeCodec: (config: Record<string, unknown>) => Bytes2Bytes): RegistryEntry {
+/** A bytes-to-bytes registry entry around a numcodecs.js codec (or one of ./filters.ts). */
+function bytesEntry(
+  makeCodec: (config: Record<string, unknown>, meta: ZarritaChunkMetadata) => Bytes2Bytes,
+): RegistryEntry {
   return {
     kind: "bytes_to_bytes",
-    fromConfig(config: unknown): RegistryCodec {
-      const codec = makeCodec((config ?? {}) as Record<string, unknown>);
-      return {
+    fromConfig(config: unknown, meta: ZarritaChunkMetadata): RegistryCodec {
+      const codec = makeCodec((config ?? {}) as Record<string, unknown>, meta);
+      const entry: RegistryCodec = {
         kind: "bytes_to_bytes",
         encode: (bytes: Uint8Array) => codec.encode(bytes),
         decode: (bytes: Uint8Array) => codec.decode(bytes),
       };
+      if (codec.computeEncodedSize !== undefined) {
+        const size = codec.computeEncodedSize.bind(codec);
+        entry.computeEncodedSize = size;
+      }
+      return entry;
     },
   };
 }
@@ -164,31 +178,121 @@ const crc32cEntry: RegistryEntry = {
   kind: "bytes_to_bytes",
   fromConfig: () => Crc32cCodec.fromConfig(),
 };
+const deltaEntry = bytesEntry((config, meta) => DeltaFilter.fromConfig(config, meta));
+const shuffleEntry = bytesEntry((config, meta) => ShuffleFilter.fromConfig(config, meta));
 
 /** Blosc shuffle names of the Zarr v3 blosc codec, and the numbers numcodecs (and Zarr v2) use. */
 const BLOSC_SHUFFLE: Readonly<Record<string, number>> = { noshuffle: 0, shuffle: 1, bitshuffle: 2 };
 
-function bloscShuffle(shuffle: unknown): number | undefined {
-  if (shuffle === undefined || shuffle === null) return undefined;
-  if (typeof shuffle === "number") return shuffle;
-  if (typeof shuffle === "string" && shuffle in BLOSC_SHUFFLE) return BLOSC_SHUFFLE[shuffle];
+/**
+ * The shuffle (0 none, 1 byte, 2 bit) a blosc configuration asks for. numcodecs' AUTOSHUFFLE (-1) is
+ * resolved as numcodecs (Python) resolves it, bit shuffle for one-byte items and byte shuffle otherwise,
+ * because numcodecs.js would pass -1 on to c-blosc, which then does not shuffle at all; no shuffle given
+ * means byte shuffle (numcodecs' default).
+ */
+function bloscShuffle(shuffle: unknown, typesize: number): 0 | 1 | 2 {
+  if (shuffle === undefined || shuffle === null) return 1;
+  if (shuffle === -1) return typesize === 1 ? 2 : 1;
+  if (shuffle === 0 || shuffle === 1 || shuffle === 2) return shuffle;
+  if (typeof shuffle === "string" && Object.hasOwn(BLOSC_SHUFFLE, shuffle)) {
+    return BLOSC_SHUFFLE[shuffle] as 0 | 1 | 2;
+  }
   throw new Error(
-    `blosc shuffle must be one of noshuffle, shuffle, bitshuffle, 0, 1, 2; got ${JSON.stringify(shuffle)}`,
+    `blosc shuffle must be one of noshuffle, shuffle, bitshuffle, -1, 0, 1, 2; got ${JSON.stringify(shuffle)}`,
   );
 }
 
+/**
+ * The blosc `typesize`: the configured one (Zarr v3). Without one (Zarr v2), the item size of the buffer
+ * numcodecs' Blosc receives, which is what it compresses with: the chunk's item size, as changed by the
+ * v2 filters before it (delta's `astype`; shuffle hands on plain bytes).
+ */
+function bloscTypesize(config: Record<string, unknown>, meta: ZarritaChunkMetadata): number {
+  const { typesize } = config;
+  if (typesize === undefined || typesize === null) {
+    let size = itemSizeOf(meta.dataType);
+    for (const codec of meta.codecs) {
+      if (codec.name === "blosc" || codec.name === "numcodecs.blosc") break;
+      const c = codec.configuration ?? {};
+      if (codec.name === "numcodecs.shuffle") size = 1;
+      else if (codec.name === "numcodecs.delta") {
+        size = parseNumpyNumericType(c.astype ?? c.dtype ?? meta.dataType, "delta filter astype").size;
+      }
+    }
+    return size;
+  }
+  if (!Number.isSafeInteger(typesize) || (typesize as number) < 1) {
+    throw new Error(`blosc typesize must be an integer ≥ 1, got ${JSON.stringify(typesize)}`);
+  }
+  return typesize as number;
+}
+
 async function loadBloscEntry(): Promise<RegistryEntry> {
-  // Loaded on first use only: the module embeds a large WebAssembly binary.
-  const { default: Blosc } = await import("numcodecs/blosc");
-  return bytesEntry((config) =>
-    Blosc.fromConfig({
+  // Loaded on first use only: the modules embed large WebAssembly binaries.
+  const [{ default: Blosc }, { default: LZ4 }, { default: Zstd }] = await Promise.all([
+    import("numcodecs/blosc"),
+    import("numcodecs/lz4"),
+    import("numcodecs/zstd"),
+  ]);
+  const lz4 = LZ4.fromConfig({ id: "lz4", acceleration: 1 });
+  return bytesEntry((config, meta) => {
+    const typesize = bloscTypesize(config, meta);
+    const shuffle = bloscShuffle(config.shuffle, typesize);
+    const cname = (config.cname as string | undefined) ?? "lz4";
+    const clevel = (config.clevel as number | undefined) ?? 5;
+    // numcodecs.js validates cname and clevel here, and decodes every frame (c-blosc reads them all).
+    const wasm = Blosc.fromConfig({
       id: "blosc",
-      cname: config.cname as string | undefined,
-      clevel: config.clevel as number | undefined,
+      cname,
+      clevel,
       blocksize: config.blocksize as number | undefined,
-      shuffle: bloscShuffle(config.shuffle),
-    }),
-  );
+      // Its frames always say typesize 4 and shuffle in 4-byte groups. A byte shuffle of one-byte items
+      // is the identity, so for those it must not shuffle at all (4-byte groups compress ~3x worse).
+      shuffle: shuffle === 1 && typesize === 1 ? 0 : shuffle,
+    });
+    const options: BloscFrameOptions = {
+      cname,
+      clevel,
+      shuffle,
+      typesize,
+      blocksize: (config.blocksize as number | undefined) ?? 0,
+    };
+    const compressBlock = blockCompressor(cname, clevel, lz4, Zstd);
+    // numcodecs.js's frames are right, and its shuffle is faster, when the typesize is 4 anyway; other
+    // typesizes get frames written by ./blosc.ts where it can (lz4, lz4hc, zstd, zlib), and numcodecs.js's
+    // frames (typesize 4) for blosclz and snappy.
+    const native = typesize !== 4;
+    return {
+      encode: (bytes: Uint8Array) =>
+        native && writesNatively(options, bytes.length)
+          ? writeBloscFrame(bytes, options, compressBlock)
+          : wasm.encode(bytes),
+      decode: (bytes: Uint8Array) => wasm.decode(bytes),
+    };
+  });
+}
+
+type NumcodecsCodec = { encode(data: Uint8Array): Uint8Array | Promise<Uint8Array> };
+
+/** Compresses one blosc block as c-blosc's compressors do: a raw LZ4 block, a zstd frame, a zlib stream. */
+function blockCompressor(
+  cname: string,
+  clevel: number,
+  lz4: NumcodecsCodec,
+  Zstd: { fromConfig(config: { id: string; level?: number }): NumcodecsCodec },
+): BlockCompressor {
+  if (cname === "lz4" || cname === "lz4hc") {
+    // numcodecs' LZ4 prefixes the block with its uncompressed size (4 bytes); blosc stores the bare block.
+    // lz4hc frames hold the same block format, so the fast compressor writes them too.
+    return async (block) => (await lz4.encode(block)).subarray(4);
+  }
+  if (cname === "zstd") {
+    // Blosc levels 1–9 spread over zstd's 1–22, the strongest at 9.
+    const zstd = Zstd.fromConfig({ id: "zstd", level: clevel < 9 ? Math.max(1, clevel * 2 - 1) : 22 });
+    return (block) => zstd.encode(block);
+  }
+  const zlib = Zlib.fromConfig({ id: "zlib", level: clevel });
+  return (block) => zlib.encode(block);
 }
 
 /**
@@ -218,15 +322,27 @@ let registered = false;
 
 /**
  * Replaces zarrita's registry entries `gzip`, `zlib`, `crc32c`, `numcodecs.gzip`, `numcodecs.zlib`,
- * `blosc`, `numcodecs.blosc` and `bytes` with codecs that both encode and decode, so that plain zarrita and
- * {@link loadCodecPipeline} can write arrays that use them:
+ * `blosc`, `numcodecs.blosc`, `numcodecs.delta`, `numcodecs.shuffle` and `bytes` with codecs that both
+ * encode and decode as zarr-python and numcodecs do, so that plain zarrita and {@link loadCodecPipeline}
+ * can write arrays that use them:
  * - gzip and zlib: numcodecs.js (fflate), honouring `level` (numcodecs' default 1 when absent);
  * - crc32c: CRC32C appended as 4 little-endian bytes (Zarr v3 spec); decode verifies it and throws
  *   `CodecError` `ERR_CODEC` on a mismatch;
- * - blosc: numcodecs.js, additionally accepting the Zarr v3 shuffle names (`"shuffle"`...), which
- *   numcodecs.js would otherwise silently treat as no shuffle;
+ * - blosc: accepts the Zarr v3 shuffle names (`"shuffle"`...), which numcodecs.js would otherwise
+ *   silently treat as no shuffle, and resolves AUTOSHUFFLE (-1) as numcodecs does. numcodecs.js can only
+ *   write typesize 4, so frames of other typesizes (the configured one in v3, the item size numcodecs
+ *   would see in v2) are written by ./blosc.ts for lz4, lz4hc, zstd and zlib: shuffled 2- and 8-byte
+ *   data then compress as well as with zarr-python (up to 1.9x smaller than numcodecs.js's frames).
+ *   blosclz and snappy stay with numcodecs.js's typesize-4 frames, which decode exactly everywhere but
+ *   compress shuffled non-4-byte data less well. Decoding is numcodecs.js (c-blosc) for every frame;
+ * - numcodecs.delta and numcodecs.shuffle (Zarr v2 filters): byte-exact numcodecs semantics, as
+ *   bytes-to-bytes codecs on the stored bytes, honouring `dtype`, `astype` and `elementsize`
+ *   ({@link DeltaFilter}, {@link ShuffleFilter});
  * - bytes: zarrita's codec, except that one-byte types (bool, int8, uint8, byte strings) ignore
  *   `endian`, which zarrita would otherwise apply to bools in groups of four bytes.
+ *
+ * zstd and lz4 stay zarrita's (numcodecs.js), which encode and decode; the Zarr v3 zstd `checksum` flag
+ * is not written (frames are valid and decode everywhere, without the content checksum).
  *
  * Idempotent; it changes the process-wide `zarrita.registry`, overwriting any entry registered under
  * those names before. Throws nothing.
@@ -254,7 +370,9 @@ export function registerCodecs(): void {
     .set("numcodecs.zlib", zlib)
     .set("crc32c", async () => crc32cEntry)
     .set("blosc", bloscFactory)
-    .set("numcodecs.blosc", bloscFactory);
+    .set("numcodecs.blosc", bloscFactory)
+    .set("numcodecs.delta", async () => deltaEntry)
+    .set("numcodecs.shuffle", async () => shuffleEntry);
   const bytes = registry.get("bytes");
   if (bytes !== undefined) registry.set("bytes", oneByteSafeBytesEntry(bytes));
 }
@@ -472,6 +590,9 @@ function configure(
   try {
     return entry.fromConfig(codecMeta.configuration ?? {}, meta);
   } catch (cause) {
+    // Our own codecs already say precisely what is wrong (ERR_UNSUPPORTED for a valid but unsupported
+    // configuration); keep their code.
+    if (isZarrTxError(cause)) throw cause;
     throw new MetadataError(
       "ERR_INVALID_METADATA",
       `codec ${codecMeta.name} rejected its configuration ${JSON.stringify(codecMeta.configuration)}: ${messageOf(cause)}`,
