@@ -55,10 +55,11 @@ export interface FileSystemStoreOptions {
 const DEFAULT_SYNC_READ_MAX_BYTES = 256 * 1024;
 
 /**
- * After this many sync reads in a row, one `get` yields to the event loop first. A loop that only awaits
- * sync-served reads never leaves the microtask queue, which would starve timers and I/O of the process.
+ * A `get` served by sync reads yields to the event loop first when this many milliseconds have passed
+ * since the last time it did. A loop that only awaits sync-served reads never leaves the microtask
+ * queue, which would starve timers and I/O of the whole process; this bounds that stall.
  */
-const SYNC_READS_PER_YIELD = 64;
+const SYNC_READ_YIELD_INTERVAL_MS = 4;
 
 type ErrnoError = Error & { code?: string };
 
@@ -133,7 +134,7 @@ export class FileSystemStore implements Store {
   readonly capabilities: StoreCapabilities;
   readonly #fsync: boolean;
   readonly #syncReadMaxBytes: number;
-  #syncReadsSinceYield = 0;
+  #lastYieldMs = 0;
 
   /**
    * Opens the store rooted at `root`, creating the directory (and its parents) unless `readOnly`.
@@ -177,8 +178,9 @@ export class FileSystemStore implements Store {
     this.#checkKey(key);
     options?.signal?.throwIfAborted();
     if (this.#syncReadMaxBytes > 0) {
-      if (++this.#syncReadsSinceYield >= SYNC_READS_PER_YIELD) {
-        this.#syncReadsSinceYield = 0;
+      const now = performance.now();
+      if (now - this.#lastYieldMs > SYNC_READ_YIELD_INTERVAL_MS) {
+        this.#lastYieldMs = now;
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
       const small = this.#readSmallSync(key);
