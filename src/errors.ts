@@ -28,7 +28,8 @@ export type ZarrTxErrorCode =
   | "ERR_LOCK_ABORTED"
   | "ERR_LEASE_LOST"
   | "ERR_SYNCHRONIZER_CLOSED"
-  | "ERR_CONFLICT";
+  | "ERR_CONFLICT"
+  | "ERR_QUORUM_UNAVAILABLE";
 
 const ZARR_TX_ERROR = Symbol.for("zarr-tx.error");
 
@@ -92,7 +93,10 @@ export class CorruptChunkError extends ZarrTxError {
   }
 }
 
-/** Lock acquisition failed: timed out, aborted, or the synchronizer is closed. Nothing is held. */
+/**
+ * Lock acquisition failed: timed out, aborted, the synchronizer is closed, or (Redis) fewer than a
+ * majority of the lock servers answered (`ERR_QUORUM_UNAVAILABLE`). Nothing is held.
+ */
 export class LockError extends ZarrTxError {}
 
 /** A lease was lost (expired or revoked) while it was held; the transaction must not commit. */

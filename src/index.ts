@@ -28,6 +28,12 @@ export { DATA_TYPES, type DataType, type Scalar, type UserTypedArray } from "./a
 export { touchedKeys } from "./array/keys.js";
 export type { ArrayMetadata, CodecMetadata, V2CodecConfig } from "./array/metadata.js";
 export {
+  onTransaction,
+  type TransactionListener,
+  type TransactionMetrics,
+  type TransactionOutcome,
+} from "./array/metrics.js";
+export {
   type CoordinateSelection,
   coordinates,
   type DimSelector,
@@ -53,6 +59,11 @@ export * from "./errors.js";
 export { FileSystemStore, type FileSystemStoreOptions } from "./store/filesystem.js";
 export { MemoryStore, type MemoryStoreOptions } from "./store/memory.js";
 export type * from "./store/types.js";
+export {
+  FileSynchronizer,
+  type FileSynchronizerOptions,
+  type LockGranularity,
+} from "./sync/file.js";
 export { InProcessSynchronizer } from "./sync/in-process.js";
 export { lockKey, lockScope, META_SLOT, parseLockKey } from "./sync/keys.js";
 export type * from "./sync/types.js";

@@ -41,6 +41,7 @@ import {
   type UserTypedArray,
 } from "./dtype.js";
 import { chunkKey, joinKey } from "./metadata.js";
+import { beginTransaction, type TransactionRecorder } from "./metrics.js";
 import { copyStrided, cStrides, fillStrided, type StridedView, sizeOf } from "./ndarray.js";
 import {
   type ChunkProjection,
@@ -120,20 +121,41 @@ export async function transaction<T>(
   options: TransactionOptions = {},
 ): Promise<T> {
   const synchronizer = checkFootprint(footprint);
+  const metrics = beginTransaction(footprint); // undefined (free) unless someone listens
+  const run = attempts(synchronizer, footprint, fn, options, metrics);
+  return metrics ? metrics.observe(run) : run;
+}
+
+async function attempts<T>(
+  synchronizer: Synchronizer,
+  footprint: readonly FootprintEntry[],
+  fn: (tx: Transaction) => Promise<T>,
+  options: TransactionOptions,
+  metrics: TransactionRecorder | undefined,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const planned = footprint.map((entry) => ({ entry, state: entry.array.state }));
     const locks = planLocks(planned);
+    metrics?.acquiring(locks);
     const lease = await synchronizer.acquireSet(locks, options);
+    metrics?.acquired();
     let tx: TransactionImpl | undefined;
     try {
-      if (!(await revalidate(planned)) && attempt < MAX_REPLANS) continue;
-      tx = new TransactionImpl(lease, options.concurrency ?? DEFAULT_CONCURRENCY);
+      if (!(await revalidate(planned))) {
+        if (attempt < MAX_REPLANS) continue;
+        throw new TransactionError(
+          "ERR_CONFLICT",
+          `the arrays' shape or chunking changed ${MAX_REPLANS + 1} times while this transaction waited for its locks; retry later`,
+        );
+      }
+      tx = new TransactionImpl(lease, options.concurrency ?? DEFAULT_CONCURRENCY, metrics);
       const result = await fn(tx);
       await tx.commit();
       return result;
     } finally {
       tx?.close();
       await lease.release();
+      metrics?.released();
     }
   }
 }
@@ -232,10 +254,12 @@ class TransactionImpl implements Transaction {
   /** Keys this transaction has staged a write to. */
   readonly #written = new Set<AbsolutePath>();
   #closed = false;
+  readonly #metrics: TransactionRecorder | undefined;
 
-  constructor(lease: Lease, concurrency: number) {
+  constructor(lease: Lease, concurrency: number, metrics?: TransactionRecorder) {
     this.lease = lease;
     this.#concurrency = Math.max(1, Math.floor(concurrency));
+    this.#metrics = metrics;
   }
 
   close(): void {
@@ -318,6 +342,7 @@ class TransactionImpl implements Transaction {
       const bytes = encoded[i];
       return bytes ? store.set(chunk.key, bytes) : store.delete(chunk.key);
     });
+    this.#metrics?.committed(encoded);
   }
 
   #chunk(
@@ -349,6 +374,7 @@ class TransactionImpl implements Transaction {
     const { meta, codec } = state;
     const size = sizeOf(meta.chunkShape);
     const bytes = needsRead ? await array.store.get(key) : undefined;
+    if (needsRead) this.#metrics?.read(bytes);
     if (!bytes) {
       const data = allocate(meta.dtype, size);
       if (meta.fillValue !== 0 && meta.fillValue !== 0n) {
