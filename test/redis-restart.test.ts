@@ -90,15 +90,18 @@ describe("RedisSynchronizer when masters restart empty", () => {
     const urls = servers.map((s) => s.url);
     // The holder does not extend on its own here: it stands for a process that is paused (or slow to
     // extend) while the two masters restart. An extension in time would take the keys back first.
-    const holder = new RedisSynchronizer({ masters: urls, ttlMs: 5000, autoExtend: false, ...FAST });
-    const other = new RedisSynchronizer({ masters: urls, ttlMs: TTL, ...FAST });
+    // A long TTL, so that the second grant surely falls within the first lease's validity even on a
+    // loaded machine.
+    const holder = new RedisSynchronizer({ masters: urls, ttlMs: 30_000, autoExtend: false, ...FAST });
     const key = freshKey();
     const register = new FencedRegister();
     const lease = await holder.acquire([key], "exclusive");
     await Promise.all([servers[0]!.restart(), servers[1]!.restart()]);
+    // Another process, on fresh connections (old ones may still be backing off after the restart).
+    const other = new RedisSynchronizer({ masters: urls, ttlMs: TTL, ...FAST });
     // The Redlock limit: the restarted majority has forgotten the lock, so another holder is granted
     // while the first lease is still within its validity and its signal has not fired.
-    const second = await other.acquire([key], "exclusive", { timeoutMs: 3000 });
+    const second = await other.acquire([key], "exclusive", { timeoutMs: 15_000 });
     expect(lease.signal.aborted).toBe(false);
     // The fence orders them: a store that checks fences refuses the stale holder.
     expect(second.fence! > lease.fence!).toBe(true);
