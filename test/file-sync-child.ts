@@ -35,6 +35,7 @@ export type ChildConfig =
   | { role: "diagonal-writer"; root: string; writer: number; writers: number }
   | { role: "diagonal-reader"; root: string; reads: number }
   | { role: "counter"; root: string; seed: number; rounds: number }
+  | { role: "shard-column"; root: string; column: number; rounds: number }
   | { role: "holder"; root: string }
   | { role: "waiter"; root: string; value: number }
   | { role: "threads"; root: string; threads: number; seed: number; rounds: number };
@@ -121,6 +122,14 @@ export async function runRole(config: ChildConfig, emit: Emit, lines?: AsyncIter
       for (let i = 0; i < config.rounds; i++) {
         const { start, stop } = counterRegion(array.shape, random);
         await incrementRegion(array, start, stop);
+      }
+      emit({ event: "result", rounds: config.rounds });
+      return;
+    }
+    case "shard-column": {
+      // Increments two whole columns: inner chunks of its own, inside shards every other process shares.
+      for (let i = 0; i < config.rounds; i++) {
+        await incrementRegion(array, [0, 2 * config.column], [array.shape[0]!, 2 * config.column + 2]);
       }
       emit({ event: "result", rounds: config.rounds });
       return;

@@ -257,6 +257,37 @@ describe("FileSynchronizer with real processes", () => {
     await sync.close();
   });
 
+  it("sharded: 8 processes each increment their own inner chunks of the same shards, and lose nothing", async () => {
+    const root = await tempRoot();
+    const sync = new FileSynchronizer();
+    // 16×16 in four 8×8 shards of 2×2 inner chunks: process t owns columns 2t and 2t+1, so every shard
+    // is rewritten by four processes, each changing only inner chunks of its own.
+    const array = await create(new FileSystemStore(root, { fsync: false }), {
+      shape: [16, 16],
+      chunkShape: [8, 8],
+      dtype: "int32",
+      synchronizer: sync,
+      codecs: [
+        {
+          name: "sharding_indexed",
+          configuration: {
+            chunk_shape: [2, 2],
+            codecs: [{ name: "bytes" }, { name: "zstd", configuration: { level: 1 } }],
+          },
+        },
+      ],
+    });
+    const configs: ChildConfig[] = Array.from({ length: 8 }, (_, column) => ({
+      role: "shard-column",
+      root,
+      column,
+      rounds: 25,
+    }));
+    await Promise.all((await startTogether(configs)).map((child) => child.result()));
+    expect([...((await get(array)).data as Int32Array)]).toEqual(new Array(256).fill(25));
+    await sync.close();
+  });
+
   it("the same counter on 8 worker_threads of one process", async () => {
     const { root, array, sync } = await newArray([12, 12], [4, 4]);
     const config: ChildConfig = { role: "threads", root, threads: 8, seed: 7_000, rounds: 100 };
