@@ -9,6 +9,7 @@ import { mkdtemp, rm, unlink } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   create,
@@ -255,6 +256,10 @@ describe("FileSynchronizer: descriptors and given-up waits", () => {
     await expectCode(b.acquire([k!], "exclusive", { timeoutMs: 50 }), "ERR_LOCK_TIMEOUT");
     await second.release();
     await (await b.acquire([k!], "exclusive", { timeoutMs: 1_000 })).release();
+    // The wait b gave up above still runs on a native thread until the kernel grants it (after
+    // `second.release()`); its descriptor closes as soon as it settles, which may be a moment later.
+    const deadline = Date.now() + 2_000;
+    while (descriptorsOn(a.lockFileOf(scope)) > 0 && Date.now() < deadline) await sleep(10);
     expect(descriptorsOn(a.lockFileOf(scope))).toBe(0);
   });
 

@@ -67,6 +67,27 @@ export function resolveLockSet(locks: LockSet): ResolvedLockSet {
   return { keys, modes, mode: modes.includes("exclusive") ? "exclusive" : "shared" };
 }
 
+/**
+ * The mode of `key` in a resolved lock set (`keys` sorted, `modes` parallel to it), or undefined when the
+ * set does not hold it. Binary search: a lease's `modeOf` is called once per chunk a transaction touches.
+ */
+export function modeOfSorted(
+  keys: readonly string[],
+  modes: readonly LockMode[],
+  key: string,
+): LockMode | undefined {
+  let lo = 0;
+  let hi = keys.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const probe = keys[mid]!;
+    if (probe === key) return modes[mid];
+    if (probe < key) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
 function keyList(keys: Iterable<string>, mode: LockMode): Iterable<string> {
   // A string is iterable, and locking its characters one by one would be a silent disaster.
   if (typeof keys === "string" || typeof keys !== "object" || keys === null || !(Symbol.iterator in keys)) {
@@ -214,16 +235,7 @@ class InProcessLease implements Lease {
   }
 
   modeOf(key: string): LockMode | undefined {
-    let lo = 0;
-    let hi = this.keys.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const probe = this.keys[mid]!;
-      if (probe === key) return this.#modes[mid];
-      if (probe < key) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
+    return modeOfSorted(this.keys, this.#modes, key);
   }
 
   release(): Promise<void> {

@@ -54,6 +54,7 @@ import {
   InProcessSynchronizer,
   lockAbortedError,
   lockTimeoutError,
+  modeOfSorted,
   type ResolvedLockSet,
   resolveLockSet,
   synchronizerClosedError,
@@ -1025,16 +1026,7 @@ class RedisLeaseImpl implements RedisLease {
   }
 
   modeOf(key: string): LockMode | undefined {
-    let lo = 0;
-    let hi = this.keys.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const probe = this.keys[mid]!;
-      if (probe === key) return this.#modes[mid];
-      if (probe < key) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
+    return modeOfSorted(this.keys, this.#modes, key);
   }
 
   release(): Promise<void> {
