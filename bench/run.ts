@@ -9,6 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zarrita from "zarrita";
+import { forEachTouchedChunk, normalizeSelection } from "../src/array/selection.js";
 import {
   create,
   FileSystemStore,
@@ -18,6 +19,7 @@ import {
   type Store,
   set,
   slice,
+  touchedKeys,
 } from "../src/index.js";
 
 const filter = process.argv[2] ?? "";
@@ -178,6 +180,49 @@ async function compressedBenches(): Promise<void> {
   );
 }
 
+/** Scale: planning the locks of a selection that touches 10⁶ chunks (goal of issue 8: under 0.5 s). */
+async function scaleBenches(): Promise<void> {
+  const name = "scale: lock keys of a selection touching 1e6 chunks";
+  if (!name.includes(filter)) return;
+  const meta = {
+    shape: [100_000, 100_000],
+    chunkShape: [100, 100],
+    chunkKeyEncoding: { name: "default" as const, separator: "/" as const },
+  };
+  const scope = "file:/data/x.zarr:/temps";
+  const sel = normalizeSelection(null, meta.shape);
+  const variants: [string, () => number][] = [
+    [
+      "lock keys only (what a transaction plans)",
+      () => {
+        const keys: string[] = [];
+        forEachTouchedChunk(sel, meta.shape, meta.chunkShape, (linear) => keys.push(lockKey(scope, linear)));
+        return keys.length;
+      },
+    ],
+    [
+      "lock keys and store keys (touchedKeys)",
+      () => touchedKeys(meta, "/temps", scope, null).lockKeys.length,
+    ],
+  ];
+  for (const [variant, run] of variants) {
+    const samples: number[] = [];
+    let count = 0;
+    for (let r = 0; r < 5; r++) {
+      const t = performance.now();
+      count = run();
+      samples.push(performance.now() - t);
+    }
+    report({
+      bench: name,
+      variant,
+      chunks: count,
+      median_ms: +median(samples).toFixed(1),
+      spread_ms: [+Math.min(...samples).toFixed(1), +Math.max(...samples).toFixed(1)],
+    });
+  }
+}
+
 async function lockBenches(): Promise<void> {
   const name = "locks: in-process acquire+release, uncontended";
   if (!name.includes(filter)) return;
@@ -216,6 +261,7 @@ try {
   await writeBenches("memory store", async () => new MemoryStore());
   await writeBenches("filesystem store (fsync)", fsStore);
   await compressedBenches();
+  await scaleBenches();
   await lockBenches();
 } finally {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));

@@ -50,7 +50,7 @@ export function joinKey(path: AbsolutePath, relative: string): AbsolutePath {
 /** The relative key of the chunk at `coords` ("c/0/1" for v3 default, "0.1" for v2). */
 export function chunkKey(meta: Pick<ArrayMetadata, "chunkKeyEncoding">, coords: readonly number[]): string {
   const { name, separator } = meta.chunkKeyEncoding;
-  if (name === "default") return ["c", ...coords].join(separator);
+  if (name === "default") return coords.length === 0 ? "c" : `c${separator}${coords.join(separator)}`;
   return coords.length === 0 ? "0" : coords.join(separator);
 }
 
