@@ -26,6 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { seededRandom } from "../src/cli/workloads.js";
 import {
   create,
   FileSynchronizer,
@@ -106,15 +107,7 @@ async function worker(role: string, config: Config): Promise<Result> {
       return { reads, tornReads, tornDiagonals: torn };
     }
     case "counter": {
-      let seed = config.seed as number;
-      const random = () => {
-        // mulberry32: seeded, so a run can be replayed.
-        seed = (seed + 0x6d2b79f5) >>> 0;
-        let t = seed;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
+      const random = seededRandom(config.seed as number);
       const [rows, cols] = array.shape as [number, number];
       const expected = new Array<number>(rows * cols).fill(0);
       for (let i = 0; i < (config.rounds as number); i++) {

@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as zarrita from "zarrita";
+import { seededRandom as seeded } from "../src/cli/workloads.js";
 import {
   create,
   FileSynchronizer,
@@ -33,18 +34,6 @@ import {
 
 const SHAPE = [64, 48];
 const CHUNKS = [16, 16];
-
-/** A small seeded PRNG (mulberry32): the parent replays each worker's boxes from its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The box that round `round` of a worker increments (drawn first in each round, so it can be replayed). */
 function nextBox(random: () => number): [number, number, number, number] {

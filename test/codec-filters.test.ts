@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seededRandom as prng } from "../src/cli/workloads.js";
 import { type BloscFrameOptions, bitShuffle, byteShuffle, writeBloscFrame } from "../src/codecs/blosc.js";
 import { DeltaFilter, loadCodecPipeline, parseNumpyNumericType, ShuffleFilter } from "../src/codecs/index.js";
 import { create, FileSystemStore, isZarrTxError, open, type ZarrTxErrorCode } from "../src/index.js";
@@ -72,17 +73,6 @@ async function numcodecs(cases: NumcodecsCase[]): Promise<NumcodecsResult[]> {
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 const unhex = (h: string) => new Uint8Array(Buffer.from(h, "hex"));
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `n` elements of NumPy type `dtype` as raw bytes: random bits, or (for floats) random finite values. */
 function randomElements(dtype: string, n: number, rng: () => number, small = false): Uint8Array {

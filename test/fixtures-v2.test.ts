@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BoolArray } from "zarrita";
+import { rawConstructor } from "../src/codecs/chunk-codec.js";
 import { type DataType, FileSystemStore, get, open, set, type UserTypedArray } from "../src/index.js";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "v2");
@@ -68,18 +69,10 @@ function cOrderBytes(
   return out;
 }
 
-const TYPED: Record<Exclude<DataType, "bool">, new (buffer: ArrayBuffer) => UserTypedArray> = {
-  int8: Int8Array,
-  int16: Int16Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  uint8: Uint8Array,
-  uint16: Uint16Array,
-  uint32: Uint32Array,
-  uint64: BigUint64Array,
-  float32: Float32Array,
-  float64: Float64Array,
-};
+/** A typed array of a (non-bool) data type viewing `buffer`. */
+function typedView(dtype: DataType, buffer: ArrayBuffer): UserTypedArray {
+  return new (rawConstructor(dtype))(buffer) as UserTypedArray;
+}
 
 async function chunkFiles(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
@@ -145,8 +138,7 @@ describe("zarr-python 2.13 fixtures", () => {
       await cp(join(FIXTURES, `${name}.zarr`), copy, { recursive: true });
       const arr = await open(new FileSystemStore(scratch, { fsync: false }), { path: `${name}.zarr` });
       const bytes = new Uint8Array(Buffer.from(fixture.values, "base64")).buffer;
-      const data =
-        dtype === "bool" ? new BoolArray(bytes) : new TYPED[dtype as Exclude<DataType, "bool">](bytes);
+      const data = dtype === "bool" ? new BoolArray(bytes) : typedView(dtype as DataType, bytes);
       await set(arr, null, { data, shape: fixture.shape });
       const original = await chunkFiles(join(FIXTURES, `${name}.zarr`));
       expect(original.length).toBeGreaterThan(0);

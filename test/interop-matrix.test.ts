@@ -18,6 +18,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BoolArray } from "zarrita";
+import { seededRandom as prng } from "../src/cli/workloads.js";
+import { rawConstructor } from "../src/codecs/chunk-codec.js";
 import {
   type CodecMetadata,
   create,
@@ -62,29 +64,9 @@ const DTYPES: readonly Dtype[] = [
   { name: "bool", code: "b1", size: 1, kind: "b" },
 ];
 
-const TYPED: Record<Exclude<DataType, "bool">, new (buffer: ArrayBuffer) => UserTypedArray> = {
-  int8: Int8Array,
-  int16: Int16Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  uint8: Uint8Array,
-  uint16: Uint16Array,
-  uint32: Uint32Array,
-  uint64: BigUint64Array,
-  float32: Float32Array,
-  float64: Float64Array,
-};
-
-/** A small deterministic PRNG (mulberry32), so every run builds the same matrix and data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** A typed array of a (non-bool) data type viewing `buffer`. */
+function typedView(dtype: DataType, buffer: ArrayBuffer): UserTypedArray {
+  return new (rawConstructor(dtype))(buffer) as UserTypedArray;
 }
 
 /**
@@ -117,7 +99,7 @@ function makeValues(d: Dtype, n: number, rng: () => number, exact: boolean): Uin
 /** The typed array zarr-tx and zarrita take for `d`, over a copy of little-endian `bytes`. */
 function userArray(d: Dtype, bytes: Uint8Array): UserTypedArray {
   const copy = bytes.slice().buffer;
-  return d.kind === "b" ? new BoolArray(copy) : new TYPED[d.name as Exclude<DataType, "bool">](copy);
+  return d.kind === "b" ? new BoolArray(copy) : typedView(d.name as DataType, copy);
 }
 
 /** A scalar for `d` and its little-endian bytes. */

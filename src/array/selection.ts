@@ -12,6 +12,7 @@
  *   cell twice, the last value wins.
  */
 import { SelectionError } from "../errors.js";
+import { cStrides } from "./ndarray.js";
 
 /** A slice `start:stop:step`, like Python's. `null` fields take their defaults. Compatible with zarrita's. */
 export interface Slice {
@@ -372,7 +373,7 @@ function projectPoints(
   extentOf: (coords: readonly number[]) => number,
 ): ChunkProjection[] {
   const count = shape.length === 0 ? 1 : (points[0]?.length ?? 0);
-  const chunkStrides = chunkShape.map((_, axis) => chunkShape.slice(axis + 1).reduce((a, b) => a * b, 1));
+  const chunkStrides = cStrides(chunkShape);
   const byChunk = new Map<number, { coords: number[]; chunkOffsets: number[]; outIndices: number[] }>();
   for (let i = 0; i < count; i++) {
     let linearIndex = 0;
@@ -442,7 +443,7 @@ export function forEachTouchedChunk(
   const pick = new Array<number>(rank).fill(0);
   const coords = perDim.map((list) => list[0]!);
   // Row-major strides of the chunk grid, so the linear index is updated incrementally.
-  const gridStrides = cStridesOf(grid);
+  const gridStrides = cStrides(grid);
   let linear = coords.reduce((acc, c, axis) => acc + c * gridStrides[axis]!, 0);
   for (;;) {
     visit(linear, coords);
@@ -463,14 +464,4 @@ export function forEachTouchedChunk(
     }
     if (axis < 0) return;
   }
-}
-
-function cStridesOf(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let step = 1;
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    strides[axis] = step;
-    step *= shape[axis]!;
-  }
-  return strides;
 }

@@ -38,7 +38,13 @@ export interface ChunkCodec {
   decode(bytes: Uint8Array): Promise<EncodableChunk>;
 }
 
-const CONSTRUCTORS: Record<string, new (length: number) => ArrayBufferView> = {
+/** A typed array constructor: by length, or as a view on a buffer. */
+export interface RawTypedArrayConstructor {
+  new (length: number): ArrayBufferView;
+  new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): ArrayBufferView;
+}
+
+const CONSTRUCTORS: Record<string, RawTypedArrayConstructor> = {
   bool: Uint8Array,
   int8: Int8Array,
   int16: Int16Array,
@@ -53,7 +59,7 @@ const CONSTRUCTORS: Record<string, new (length: number) => ArrayBufferView> = {
 };
 
 /** The typed array constructor of a data type's raw elements (bool → Uint8Array). */
-export function rawConstructor(dataType: string): new (length: number) => ArrayBufferView {
+export function rawConstructor(dataType: string): RawTypedArrayConstructor {
   const ctor = CONSTRUCTORS[dataType];
   if (!ctor) throw new TypeError(`no typed array for data type ${dataType}`);
   return ctor;

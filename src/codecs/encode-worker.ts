@@ -24,9 +24,7 @@ async function handle(request: Request): Promise<void> {
       codec = loadChunkCodec(request.spec);
       codecs.set(key, codec);
     }
-    const Ctor = rawConstructor(request.spec.dataType) as unknown as new (
-      buffer: ArrayBuffer,
-    ) => ArrayBufferView;
+    const Ctor = rawConstructor(request.spec.dataType);
     const bytes = await (await codec).encode({
       data: new Ctor(request.buffer),
       shape: request.shape,
