@@ -15,6 +15,33 @@ export interface StoreCapabilities {
   readonly durable: boolean;
   /** `getVersioned` and `setIf` exist: conditional writes against an opaque per-key version. */
   readonly conditionalWrite: boolean;
+  /**
+   * `createIfAbsent` exists: write an object only when the key is free, atomically against racing
+   * creators (link(2) on files, `If-None-Match: *` on S3). The journal's commit point uses it.
+   */
+  readonly createIfAbsent?: boolean;
+  /** `rename` exists: move objects onto keys, each replacing its target atomically (rename(2) on files). */
+  readonly rename?: boolean;
+  /** `copy` exists: copy objects inside the store without downloading them (server-side copy on S3). */
+  readonly copy?: boolean;
+  /**
+   * Listing a small prefix is cheap (a directory read, not a network round trip), so a transaction may
+   * look for pending journal entries every time. Without it, transactions rely on the synchronizer's
+   * journal marker (see `Lease.journalHint`) and list only when it says so.
+   */
+  readonly cheapList?: boolean;
+}
+
+/** One move of {@link Store.rename}. */
+export interface RenamePair {
+  readonly from: AbsolutePath;
+  readonly to: AbsolutePath;
+}
+
+/** One object of {@link Store.setMany}. */
+export interface KeyValue {
+  readonly key: AbsolutePath;
+  readonly value: Uint8Array;
 }
 
 /** Options of a read. */
@@ -65,4 +92,27 @@ export interface Store {
    * Throws `ConflictError` (code `ERR_CONFLICT`) when it does not hold; nothing is written then.
    */
   setIf?(key: AbsolutePath, value: Uint8Array, condition: WriteCondition): Promise<string>;
+  /**
+   * With `capabilities.createIfAbsent`: stores `value` at `key` only if no object is there, atomically
+   * against racing creators. Durable when the store is. Throws `ConflictError` when the key exists.
+   */
+  createIfAbsent?(key: AbsolutePath, value: Uint8Array): Promise<void>;
+  /**
+   * Optional batch write for objects nobody reads until the call resolves (journal entries): each object
+   * may be missing or partial after a crash before it resolves, and all are durable once it does. Stores
+   * implement it when it is cheaper than one `set` each (files: one directory fsync for the batch).
+   */
+  setMany?(entries: readonly KeyValue[]): Promise<void>;
+  /**
+   * With `capabilities.rename`: moves each `from` onto its `to`, replacing the target atomically, and is
+   * durable when it resolves. Returns, per pair, false when `from` was missing (already moved) and
+   * nothing happened, true when it moved.
+   */
+  rename?(pairs: readonly RenamePair[]): Promise<boolean[]>;
+  /**
+   * With `capabilities.copy`: copies the object at `from` to `to` inside the store (no download), under
+   * an optional condition on the target, and returns the target's new version. Resolves to undefined
+   * when `from` is missing (nothing copied). Throws `ConflictError` when the condition does not hold.
+   */
+  copy?(from: AbsolutePath, to: AbsolutePath, condition?: WriteCondition): Promise<string | undefined>;
 }

@@ -35,6 +35,20 @@ export interface Lease extends AsyncDisposable {
   readonly signal: AbortSignal;
   /** Monotonically increasing token per grant, where the backend has one. */
   readonly fence?: bigint;
+  /**
+   * What the synchronizer knows about crashed writers of these keys. "clean": no holder of any of these
+   * keys called `markJournal` without a matching `clearJournal` (so no journal entry can name them, and
+   * a transaction need not look). Undefined: unknown; a transaction looks for pending entries itself.
+   */
+  readonly journalHint?: "clean" | "marked";
+  /**
+   * Records in the synchronizer, before a journal entry is written, that this lease's exclusive keys
+   * may be named by a pending entry, so the next holder looks even when listing the store is costly.
+   * The mark outlives a crash of this process. Optional: synchronizers without it give no hint.
+   */
+  markJournal?(): Promise<void>;
+  /** Clears the mark set by `markJournal`, once the entry has been applied and deleted. */
+  clearJournal?(): Promise<void>;
   /** Frees every key. Idempotent. */
   release(): Promise<void>;
 }
