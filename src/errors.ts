@@ -29,7 +29,9 @@ export type ZarrTxErrorCode =
   | "ERR_LEASE_LOST"
   | "ERR_SYNCHRONIZER_CLOSED"
   | "ERR_CONFLICT"
-  | "ERR_QUORUM_UNAVAILABLE";
+  | "ERR_QUORUM_UNAVAILABLE"
+  | "ERR_STORE_ACCESS_DENIED"
+  | "ERR_STORE_NOT_FOUND";
 
 const ZARR_TX_ERROR = Symbol.for("zarr-tx.error");
 
