@@ -31,7 +31,9 @@ export type ZarrTxErrorCode =
   | "ERR_CONFLICT"
   | "ERR_QUORUM_UNAVAILABLE"
   | "ERR_STORE_ACCESS_DENIED"
-  | "ERR_STORE_NOT_FOUND";
+  | "ERR_STORE_NOT_FOUND"
+  | "ERR_CORRUPT_JOURNAL"
+  | "ERR_RECOVERY_NEEDED";
 
 const ZARR_TX_ERROR = Symbol.for("zarr-tx.error");
 

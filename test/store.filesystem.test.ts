@@ -93,7 +93,14 @@ describe("FileSystemStore specifics", () => {
 
   it("declares atomic replace, durability per the fsync option, and no conditional writes", () => {
     const store: Store = new FileSystemStore(root);
-    expect(store.capabilities).toEqual({ atomicReplace: true, durable: true, conditionalWrite: false });
+    expect(store.capabilities).toEqual({
+      atomicReplace: true,
+      durable: true,
+      conditionalWrite: false,
+      createIfAbsent: true,
+      rename: true,
+      cheapList: true,
+    });
     expect(store.getVersioned).toBeUndefined();
     expect(store.setIf).toBeUndefined();
     expect(new FileSystemStore(root, { fsync: false }).capabilities.durable).toBe(false);

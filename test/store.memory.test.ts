@@ -46,6 +46,10 @@ describe("MemoryStore specifics", () => {
       atomicReplace: true,
       durable: false,
       conditionalWrite: true,
+      createIfAbsent: true,
+      rename: true,
+      copy: true,
+      cheapList: true,
     });
   });
 

@@ -8,15 +8,20 @@
  * 3. Acquire them all at once through the arrays' synchronizer (all-or-nothing, sorted order).
  * 4. Revalidate each handle's metadata under the lease. If the chunk grid changed (another process
  *    resized or recreated the array), release and plan again from step 1.
- * 5. Run `fn(tx)`. `tx.get` reads through the staged writes; `tx.set` stages writes in decoded chunk
- *    buffers. Partly covered chunks are read and merged once; fully covered chunks are not read.
+ * 5. Recover first: a journal entry that names a key now held belongs to a writer that died (a live one
+ *    would still hold that key). If this lease holds every key the entry names exclusively, roll the
+ *    entry forward (or discard it if it was never committed); otherwise release, and plan again with
+ *    those keys added exclusively. Stores that list cheaply (files) are looked at every time; others
+ *    only when the synchronizer's journal hint is not "clean".
+ * 6. Run `fn(tx)`. `tx.get` reads through the staged writes; `tx.set` stages writes in decoded chunk
+ *    buffers. Partly covered chunks are read and merged once; fully covered chunks are not read. On
+ *    stores with conditional writes each read also records the object's version (fencing).
  *    Each access is checked against the lease: touching an object outside the footprint throws.
- * 6. If `fn` resolves: check the lease is still held, encode the dirty chunks and write each with the
- *    store's atomic replace, with bounded concurrency. If `fn` throws, nothing is written.
- * 7. Release the lease in `finally`, after every write has completed (the lock is the visibility barrier).
- *
- * Crash atomicity across several chunks needs the journal (not in this version): a writer killed during
- * step 6 can leave some chunks new and some old, each chunk itself intact.
+ * 7. If `fn` resolves: encode the dirty chunks, check the lease is still held, and commit them through
+ *    `commitObjects` (journal.ts): one object is replaced atomically, several go through a journal entry,
+ *    so a crash leaves all or none of them. Writes are conditioned on the versions read (fencing). If
+ *    `fn` throws, nothing is written.
+ * 8. Release the lease in `finally`, after every write has completed (the lock is the visibility barrier).
  */
 import {
   CorruptChunkError,
@@ -26,7 +31,7 @@ import {
   TransactionError,
   ValueError,
 } from "../errors.js";
-import type { AbsolutePath } from "../store/types.js";
+import type { AbsolutePath, Store } from "../store/types.js";
 import { lockKey } from "../sync/keys.js";
 import type { AcquireOptions, Lease, Synchronizer } from "../sync/types.js";
 import { type ArrayState, assertWritable, type Chunk, readState, ZarrTxArray } from "./array.js";
@@ -40,6 +45,7 @@ import {
   toUser,
   type UserTypedArray,
 } from "./dtype.js";
+import { commitObjects, listEntries, lockKeysOf, type ObjectWrite, recoverEntry } from "./journal.js";
 import { chunkKey, joinKey } from "./metadata.js";
 import { beginTransaction, type TransactionRecorder } from "./metrics.js";
 import { copyStrided, cStrides, fillStrided, type StridedView, sizeOf } from "./ndarray.js";
@@ -133,19 +139,24 @@ async function attempts<T>(
   options: TransactionOptions,
   metrics: TransactionRecorder | undefined,
 ): Promise<T> {
+  const store = footprint[0]!.array.store;
+  // Keys of dead writers' journal entries that a previous attempt found: locked exclusively for recovery.
+  const recoveryKeys = new Set<string>();
   for (let attempt = 0; ; attempt++) {
     const planned = footprint.map((entry) => ({ entry, state: entry.array.state }));
-    const locks = planLocks(planned);
+    const locks = planLocks(planned, recoveryKeys);
     metrics?.acquiring(locks);
     const lease = await synchronizer.acquireSet(locks, options);
     metrics?.acquired();
     let tx: TransactionImpl | undefined;
     try {
-      if (!(await revalidate(planned))) {
+      const replan = !(await revalidate(planned)) || !(await recoverPending(store, lease, recoveryKeys));
+      if (replan) {
         if (attempt < MAX_REPLANS) continue;
         throw new TransactionError(
           "ERR_CONFLICT",
-          `the arrays' shape or chunking changed ${MAX_REPLANS + 1} times while this transaction waited for its locks; retry later`,
+          `the arrays' shape or chunking, or the pending journal entries, changed ${MAX_REPLANS + 1} times ` +
+            "while this transaction waited for its locks; retry later",
         );
       }
       tx = new TransactionImpl(lease, options.concurrency ?? DEFAULT_CONCURRENCY, metrics);
@@ -158,6 +169,39 @@ async function attempts<T>(
       metrics?.released();
     }
   }
+}
+
+/**
+ * Recovers the journal entries that name keys this lease holds (step 5 of the protocol). Returns false
+ * when an entry names keys the lease does not hold exclusively: they were added to `recoveryKeys`, and
+ * the caller plans again.
+ */
+async function recoverPending(store: Store, lease: Lease, recoveryKeys: Set<string>): Promise<boolean> {
+  if (!store.capabilities.cheapList && lease.journalHint === "clean") return true;
+  const entries = await listEntries(store);
+  if (entries.length === 0) return true;
+  const mine = entries.filter((e) => lockKeysOf(e).some((k) => lease.modeOf(k) !== undefined));
+  if (mine.length === 0) return true;
+  let complete = true;
+  for (const entry of mine) {
+    for (const key of lockKeysOf(entry)) {
+      if (lease.modeOf(key) !== "exclusive") {
+        recoveryKeys.add(key);
+        complete = false;
+      }
+    }
+  }
+  if (!complete) return false;
+  if (store.readOnly) {
+    throw new StoreError(
+      "ERR_RECOVERY_NEEDED",
+      `a writer died in the middle of a transaction on ${store.id}, and this store is read-only, so its ` +
+        "journal entry cannot be applied; the data it names may be half-written. Open the store writable " +
+        "(any zarr-tx transaction on those chunks recovers it), or run `zarr-tx recover`.",
+    );
+  }
+  for (const entry of mine) await recoverEntry(store, entry);
+  return true;
 }
 
 function checkFootprint(footprint: readonly FootprintEntry[]): Synchronizer {
@@ -200,9 +244,12 @@ function checkFootprint(footprint: readonly FootprintEntry[]): Synchronizer {
   return first.array.synchronizer;
 }
 
-function planLocks(planned: readonly PlannedEntry[]): { shared: string[]; exclusive: string[] } {
+function planLocks(
+  planned: readonly PlannedEntry[],
+  recoveryKeys: ReadonlySet<string>,
+): { shared: string[]; exclusive: string[] } {
   const shared: string[] = [];
-  const exclusive: string[] = [];
+  const exclusive: string[] = [...recoveryKeys];
   for (const { entry, state } of planned) {
     shared.push(entry.array.metadataLockKey);
     const selection = normalizeSelection(entry.selection, state.meta.shape);
@@ -241,8 +288,15 @@ async function revalidate(planned: readonly PlannedEntry[]): Promise<boolean> {
 /** A decoded chunk buffer owned by a transaction (C order, exact size). */
 interface WorkingChunk {
   readonly key: AbsolutePath;
+  /** The lock key that guards the object. */
+  readonly lockKey: string;
   readonly data: RawTypedArray;
   dirty: boolean;
+  /**
+   * On stores with conditional writes: the version read under the lease (null: the object did not
+   * exist). Undefined when not read (a full overwrite) or the store has no versions.
+   */
+  expected: string | null | undefined;
 }
 
 class TransactionImpl implements Transaction {
@@ -335,13 +389,16 @@ class TransactionImpl implements Transaction {
         );
       }
     });
-    this.#assertLeaseHeld();
     const store = this.#arrays.get(dirty[0]!.key)!.array.store;
+    this.#assertLeaseHeld();
     // An object the codec declines to store (an all-fill shard) is deleted: it reads as fill values.
-    await mapLimit(dirty, this.#concurrency, (chunk, i) => {
-      const bytes = encoded[i];
-      return bytes ? store.set(chunk.key, bytes) : store.delete(chunk.key);
-    });
+    const writes: ObjectWrite[] = dirty.map((chunk, i) => ({
+      key: chunk.key,
+      lockKey: chunk.lockKey,
+      bytes: encoded[i],
+      expected: chunk.expected,
+    }));
+    await commitObjects(store, writes, this.lease, this.#concurrency);
     this.#metrics?.committed(encoded);
   }
 
@@ -357,7 +414,7 @@ class TransactionImpl implements Transaction {
     if (!pending) {
       this.#arrays.set(key, { array, state });
       if (!needsRead) unread?.push(key);
-      pending = this.#load(array, state, key, needsRead);
+      pending = this.#load(array, state, key, lockKey(array.lockScope, p.linearIndex), needsRead);
       this.#chunks.set(key, pending);
       // A failed load must not poison later accesses with a rejected promise they never awaited.
       pending.catch(() => this.#chunks.delete(key));
@@ -369,18 +426,32 @@ class TransactionImpl implements Transaction {
     array: ZarrTxArray,
     state: ArrayState,
     key: AbsolutePath,
+    chunkLockKey: string,
     needsRead: boolean,
   ): Promise<WorkingChunk> {
     const { meta, codec } = state;
     const size = sizeOf(meta.chunkShape);
-    const bytes = needsRead ? await array.store.get(key) : undefined;
+    const store = array.store;
+    let bytes: Uint8Array | undefined;
+    let expected: string | null | undefined;
+    if (needsRead && store.capabilities.conditionalWrite && store.getVersioned) {
+      const versioned = await store.getVersioned(key);
+      bytes = versioned?.value;
+      expected = versioned?.version ?? null;
+    } else if (needsRead) {
+      bytes = await store.get(key);
+    } else if (store.capabilities.conditionalWrite && store.version) {
+      // A full overwrite reads no bytes, but fencing still needs the version it replaces, taken now,
+      // while the lease is surely held (taking it at commit could see a newer writer's version).
+      expected = (await store.version(key)) ?? null;
+    }
     if (needsRead) this.#metrics?.read(bytes);
     if (!bytes) {
       const data = allocate(meta.dtype, size);
       if (meta.fillValue !== 0 && meta.fillValue !== 0n) {
         (data as unknown as { fill(v: unknown): void }).fill(meta.fillValue);
       }
-      return { key, data, dirty: false };
+      return { key, lockKey: chunkLockKey, data, dirty: false, expected };
     }
     let decoded: Chunk;
     try {
@@ -394,11 +465,11 @@ class TransactionImpl implements Transaction {
     const strides = cStrides(shape);
     // The pipeline hands back data that own an exact-size buffer; in C order it is used as is.
     if (decoded.stride.every((s, axis) => s === strides[axis] || shape[axis] === 1)) {
-      return { key, data: raw, dirty: false };
+      return { key, lockKey: chunkLockKey, data: raw, dirty: false, expected };
     }
     const data = allocate(meta.dtype, size);
     copyStrided({ data: raw, offset: 0, strides: decoded.stride }, { data, offset: 0, strides }, shape);
-    return { key, data, dirty: false };
+    return { key, lockKey: chunkLockKey, data, dirty: false, expected };
   }
 
   #assertHeld(

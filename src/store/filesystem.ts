@@ -15,11 +15,29 @@ import {
   realpathSync,
   statSync,
 } from "node:fs";
-import { type FileHandle, lstat, mkdir, open, readdir, realpath, rename, unlink } from "node:fs/promises";
+import {
+  type FileHandle,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  unlink,
+} from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { isZarrTxError, StoreError } from "../errors.js";
+import { ConflictError, isZarrTxError, StoreError } from "../errors.js";
 import { assertBytes, assertValidKey, assertValidPrefix, copyBytes, resolveRange } from "./keys.js";
-import type { AbsolutePath, RangeQuery, Store, StoreCapabilities, StoreGetOptions } from "./types.js";
+import type {
+  AbsolutePath,
+  KeyValue,
+  RangeQuery,
+  RenamePair,
+  Store,
+  StoreCapabilities,
+  StoreGetOptions,
+} from "./types.js";
 
 /**
  * File names starting with this prefix are temp files of an unfinished `set`. `list` never reports them,
@@ -146,7 +164,14 @@ export class FileSystemStore implements Store {
     this.readOnly = options.readOnly ?? false;
     this.#fsync = options.fsync ?? true;
     this.#syncReadMaxBytes = options.syncReadMaxBytes ?? DEFAULT_SYNC_READ_MAX_BYTES;
-    this.capabilities = Object.freeze({ atomicReplace: true, durable: this.#fsync, conditionalWrite: false });
+    this.capabilities = Object.freeze({
+      atomicReplace: true,
+      durable: this.#fsync,
+      conditionalWrite: false,
+      createIfAbsent: true,
+      rename: true,
+      cheapList: true,
+    });
     const absolute = resolve(root);
     try {
       if (!this.readOnly) {
@@ -273,6 +298,107 @@ export class FileSystemStore implements Store {
       if (this.#fsync) await fsyncDirectory(dir);
     } catch (error) {
       throw this.#ioError("write", key, error);
+    }
+  }
+
+  /**
+   * Creates `key` with a copy of `value` only if no object is there: the bytes go to a temp file, which
+   * is fsynced and hard-linked to the target (link(2) fails when the target exists, atomically against
+   * racing creators). Durable when `fsync` is on. Throws `ConflictError` when the key exists.
+   */
+  async createIfAbsent(key: AbsolutePath, value: Uint8Array): Promise<void> {
+    await this.setMany([{ key, value, ifAbsent: true }]);
+  }
+
+  /**
+   * Writes several objects that nobody reads until this resolves (journal entries): each file is written
+   * in place and fsynced, and each directory is fsynced once for the whole batch. After a crash before it
+   * resolves, any object may be missing or partial. Entries with `ifAbsent` are created as by
+   * `createIfAbsent`; if one exists, the call throws `ConflictError` after the others are written.
+   */
+  async setMany(entries: readonly KeyValue[]): Promise<void> {
+    for (const { key, value } of entries) {
+      this.#checkWrite(key);
+      assertBytes(value, key);
+    }
+    const copies = entries.map((e) => ({ ...e, value: copyBytes(e.value) }));
+    const dirs = new Map<string, AbsolutePath>();
+    for (const { key } of copies) dirs.set(dirname(this.#path(key)), key);
+    let conflict: ConflictError | undefined;
+    let current = "";
+    try {
+      for (const [dir, key] of dirs) {
+        current = key;
+        await this.#ensureDirectory(key, dir);
+      }
+      await forEachLimit(copies, WRITE_CONCURRENCY, async ({ key, value, ifAbsent }) => {
+        current = key;
+        const path = this.#path(key);
+        if (!ifAbsent) {
+          await this.#writeFile(path, value, "w");
+          return;
+        }
+        const temp = join(dirname(path), tempFileName());
+        await this.#writeFile(temp, value, "wx");
+        try {
+          await link(temp, path);
+        } catch (error) {
+          if (errnoCode(error) !== "EEXIST") throw error;
+          conflict = new ConflictError(key, `${key} already exists; it was not replaced`);
+        } finally {
+          await unlink(temp).catch(() => undefined);
+        }
+      });
+      if (this.#fsync) await forEachLimit([...dirs.keys()], WRITE_CONCURRENCY, fsyncDirectory);
+    } catch (error) {
+      throw this.#ioError("write", current, error);
+    }
+    if (conflict) throw conflict;
+  }
+
+  /**
+   * Moves each `from` onto its `to` with rename(2), which replaces the target atomically, then fsyncs
+   * every target directory once. Returns, per pair, false when `from` was missing (nothing moved).
+   */
+  async rename(pairs: readonly RenamePair[]): Promise<boolean[]> {
+    for (const { from, to } of pairs) {
+      this.#checkWrite(from);
+      this.#checkWrite(to);
+    }
+    const dirs = new Map<string, AbsolutePath>();
+    for (const { to } of pairs) dirs.set(dirname(this.#path(to)), to);
+    let current = "";
+    try {
+      for (const [dir, key] of dirs) {
+        current = key;
+        await this.#ensureDirectory(key, dir);
+      }
+      const moved = await mapInOrder(pairs, WRITE_CONCURRENCY, async ({ from, to }) => {
+        current = from;
+        if (!(await this.#checkNoLinks(from, dirname(this.#path(from))))) return false;
+        try {
+          await rename(this.#path(from), this.#path(to));
+          return true;
+        } catch (error) {
+          if (isMissing(error)) return false;
+          throw error;
+        }
+      });
+      // The target directories now name the new files; the rename is durable once they are synced.
+      if (this.#fsync) await forEachLimit([...dirs.keys()], WRITE_CONCURRENCY, fsyncDirectory);
+      return moved;
+    } catch (error) {
+      throw this.#ioError("rename", current, error);
+    }
+  }
+
+  async #writeFile(path: string, bytes: Uint8Array, flags: "w" | "wx"): Promise<void> {
+    const handle = await open(path, flags);
+    try {
+      await handle.writeFile(bytes);
+      if (this.#fsync) await handle.sync();
+    } finally {
+      await handle.close();
     }
   }
 
@@ -455,6 +581,34 @@ async function walk(
       keys.push(`${keyPrefix}${name}`);
     }
   }
+}
+
+/** How many files a batch writes, renames or fsyncs at once. */
+const WRITE_CONCURRENCY = 16;
+
+async function mapInOrder<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  await mapInOrder(items, limit, fn);
 }
 
 /** fsyncs the parent of every directory from `firstCreated` down to `leaf`, all just created. */

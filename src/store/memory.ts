@@ -7,7 +7,9 @@ import { ConflictError, StoreError } from "../errors.js";
 import { assertBytes, assertValidKey, assertValidPrefix, copyBytes, resolveRange } from "./keys.js";
 import type {
   AbsolutePath,
+  KeyValue,
   RangeQuery,
+  RenamePair,
   Store,
   StoreCapabilities,
   StoreGetOptions,
@@ -31,6 +33,10 @@ const CAPABILITIES: StoreCapabilities = Object.freeze({
   atomicReplace: true,
   durable: false,
   conditionalWrite: true,
+  createIfAbsent: true,
+  rename: true,
+  copy: true,
+  cheapList: true,
 });
 
 // Versions are tied to the identity of the stored Uint8Array, and every write stores a new copy, so a
@@ -158,6 +164,63 @@ export class MemoryStore implements Store {
     }
     const stored = copyBytes(value);
     this.#map.set(key, stored);
+    return versionOf(stored);
+  }
+
+  /** The version of `key`, or undefined when missing. */
+  async version(key: AbsolutePath): Promise<string | undefined> {
+    assertValidKey(key);
+    const bytes = this.#map.get(key);
+    return bytes === undefined ? undefined : versionOf(bytes);
+  }
+
+  /** Stores `value` at `key` only if the key is free. @throws {ConflictError} when it exists. */
+  async createIfAbsent(key: AbsolutePath, value: Uint8Array): Promise<void> {
+    await this.setIf(key, value, { ifAbsent: true });
+  }
+
+  /** Stores every entry (`ifAbsent` ones only if free; then `ConflictError` after the rest are stored). */
+  async setMany(entries: readonly KeyValue[]): Promise<void> {
+    for (const { key, value } of entries) {
+      this.#checkWrite(key);
+      assertBytes(value, key);
+    }
+    let conflict: ConflictError | undefined;
+    for (const { key, value, ifAbsent } of entries) {
+      if (ifAbsent && this.#map.has(key)) conflict = new ConflictError(key, `${key} already exists`);
+      else this.#map.set(key, copyBytes(value));
+    }
+    if (conflict) throw conflict;
+  }
+
+  /** Moves each `from` onto its `to`; false for a pair whose `from` is missing. */
+  async rename(pairs: readonly RenamePair[]): Promise<boolean[]> {
+    for (const { from, to } of pairs) {
+      this.#checkWrite(from);
+      this.#checkWrite(to);
+    }
+    return pairs.map(({ from, to }) => {
+      const bytes = this.#map.get(from);
+      if (bytes === undefined) return false;
+      this.#map.delete(from);
+      // A moved object is a new write at its target: give it a new version, as S3's copy does.
+      this.#map.set(to, copyBytes(bytes));
+      return true;
+    });
+  }
+
+  /**
+   * Copies `from` to `to` under an optional condition on the target; undefined when `from` is missing.
+   * @throws {ConflictError} when the condition does not hold.
+   */
+  async copy(from: AbsolutePath, to: AbsolutePath, condition?: WriteCondition): Promise<string | undefined> {
+    this.#checkWrite(from);
+    const bytes = this.#map.get(from);
+    if (bytes === undefined) return undefined;
+    if (condition) return this.setIf(to, bytes, condition);
+    this.#checkWrite(to);
+    const stored = copyBytes(bytes);
+    this.#map.set(to, stored);
     return versionOf(stored);
   }
 

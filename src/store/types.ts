@@ -42,6 +42,8 @@ export interface RenamePair {
 export interface KeyValue {
   readonly key: AbsolutePath;
   readonly value: Uint8Array;
+  /** Create this object only if the key is free (as `createIfAbsent`); `ConflictError` otherwise. */
+  readonly ifAbsent?: boolean;
 }
 
 /** Options of a read. */
@@ -103,6 +105,8 @@ export interface Store {
    * implement it when it is cheaper than one `set` each (files: one directory fsync for the batch).
    */
   setMany?(entries: readonly KeyValue[]): Promise<void>;
+  /** With `capabilities.conditionalWrite`, optional: the version of `key` without its bytes (a HEAD). */
+  version?(key: AbsolutePath): Promise<string | undefined>;
   /**
    * With `capabilities.rename`: moves each `from` onto its `to`, replacing the target atomically, and is
    * durable when it resolves. Returns, per pair, false when `from` was missing (already moved) and

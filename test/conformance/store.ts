@@ -63,6 +63,10 @@ function bytesOf(...values: number[]): Uint8Array {
   return new Uint8Array(values);
 }
 
+function filled(value: number, length: number): Uint8Array {
+  return new Uint8Array(length).fill(value);
+}
+
 function randomBytes(length: number, seed: number): Uint8Array {
   // A small deterministic generator (xorshift32): reproducible data without a dependency.
   const out = new Uint8Array(length);
@@ -380,6 +384,88 @@ export function describeStore(name: string, harness: StoreHarness): void {
       expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
       for (const r of results)
         if (r.status === "rejected") expect(isZarrTxError(r.reason, "ERR_CONFLICT")).toBe(true);
+    });
+
+    it("declares journal capabilities exactly when it has the methods", () => {
+      const caps = store.capabilities;
+      expect(typeof store.createIfAbsent === "function").toBe(caps.createIfAbsent === true);
+      expect(typeof store.rename === "function").toBe(caps.rename === true);
+      expect(typeof store.copy === "function").toBe(caps.copy === true);
+      // The journal needs one way to apply an entry without re-uploading, and an atomic commit point.
+      expect(caps.rename === true || caps.copy === true).toBe(true);
+      expect(caps.createIfAbsent).toBe(true);
+    });
+
+    it("createIfAbsent creates once; racing creators: exactly one wins", async () => {
+      const create = store.createIfAbsent!.bind(store);
+      await create("/once", bytesOf(1));
+      expect(await fixture.readRaw("/once")).toEqual(bytesOf(1));
+      await expectCode(create("/once", bytesOf(2)), "ERR_CONFLICT");
+      expect(await fixture.readRaw("/once")).toEqual(bytesOf(1));
+      const results = await Promise.allSettled([3, 4, 5, 6].map((b) => create("/race", bytesOf(b))));
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      for (const r of results)
+        if (r.status === "rejected") expect(isZarrTxError(r.reason, "ERR_CONFLICT")).toBe(true);
+      expect(await store.list("/")).toEqual(["/once", "/race"]);
+    });
+
+    it("setMany stores every object, and an ifAbsent entry that exists is a conflict", async () => {
+      if (!store.setMany) return expect(store.setMany).toBeUndefined();
+      const setMany = store.setMany.bind(store);
+      const source = filled(7, 3000);
+      await setMany([
+        { key: "/m/a", value: source },
+        { key: "/m/deep/b", value: bytesOf(8) },
+        { key: "/m/c", value: bytesOf(9), ifAbsent: true },
+      ]);
+      source[0] = 0; // a copy was stored
+      expect(await fixture.readRaw("/m/a")).toEqual(filled(7, 3000));
+      expect(await fixture.readRaw("/m/deep/b")).toEqual(bytesOf(8));
+      expect(await fixture.readRaw("/m/c")).toEqual(bytesOf(9));
+      await expectCode(setMany([{ key: "/m/c", value: bytesOf(1), ifAbsent: true }]), "ERR_CONFLICT");
+      expect(await fixture.readRaw("/m/c")).toEqual(bytesOf(9));
+      await expectCode(setMany([{ key: "/m/../x", value: bytesOf(1) }]), "ERR_INVALID_KEY");
+    });
+
+    it("rename moves objects onto their targets, replacing them; a missing source moves nothing", async () => {
+      if (!store.rename) return expect(store.capabilities.rename ?? false).toBe(false);
+      const rename = store.rename.bind(store);
+      await store.set("/j/1", bytesOf(1));
+      await store.set("/j/2", filled(2, 70_000));
+      await store.set("/t/b", bytesOf(9));
+      const moved = await rename([
+        { from: "/j/1", to: "/t/a" },
+        { from: "/j/2", to: "/t/b" },
+        { from: "/j/3", to: "/t/c" },
+      ]);
+      expect(moved).toEqual([true, true, false]);
+      expect(await fixture.readRaw("/t/a")).toEqual(bytesOf(1));
+      expect(await fixture.readRaw("/t/b")).toEqual(filled(2, 70_000));
+      expect(await fixture.readRaw("/t/c")).toBeUndefined();
+      expect(await store.list("/")).toEqual(["/t/a", "/t/b"]);
+      await expectCode(rename([{ from: "/t/a", to: "/../x" }]), "ERR_INVALID_KEY");
+    });
+
+    it("copy copies inside the store, under an optional condition on the target", async () => {
+      if (!store.copy) return expect(store.capabilities.copy ?? false).toBe(false);
+      const copy = store.copy.bind(store);
+      await store.set("/src", filled(5, 5000));
+      expect(await copy("/missing", "/dst")).toBeUndefined();
+      expect(await fixture.readRaw("/dst")).toBeUndefined();
+      const v1 = await copy("/src", "/dst");
+      expect(typeof v1).toBe("string");
+      expect(await fixture.readRaw("/dst")).toEqual(filled(5, 5000));
+      expect(await fixture.readRaw("/src")).toEqual(filled(5, 5000));
+      if (store.capabilities.conditionalWrite) {
+        await expectCode(copy("/src", "/dst", { ifAbsent: true }), "ERR_CONFLICT");
+        const current = await store.getVersioned!("/dst");
+        await store.set("/src", bytesOf(6));
+        await copy("/src", "/dst", { ifVersion: current!.version });
+        expect(await fixture.readRaw("/dst")).toEqual(bytesOf(6));
+        await expectCode(copy("/src", "/dst", { ifVersion: current!.version }), "ERR_CONFLICT");
+        await copy("/src", "/new", { ifAbsent: true });
+        expect(await fixture.readRaw("/new")).toEqual(bytesOf(6));
+      }
     });
 
     it("plain zarrita creates, writes and reads an array through the store", async () => {

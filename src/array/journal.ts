@@ -1,0 +1,544 @@
+/**
+ * The crash journal: a transaction that rewrites several stored objects is all-or-nothing across crashes,
+ * while the data stay plain Zarr (the journal lives under `/.zarr-tx/journal/`, which Zarr readers ignore).
+ *
+ * Commit of several objects (`commitObjects`), under a lease that holds every target exclusively:
+ * 1. Mark the lease (`Lease.markJournal`) where the synchronizer offers it, so that the next holder of
+ *    these keys knows to look for an entry even where listing the store is costly (S3).
+ * 2. Check the lease is still held.
+ * 3. Write the entry: each new object at `<txid>.<i>`, and the commit record `<txid>.commit`, created
+ *    only if absent, naming every target key, its lock key, size and CRC32C (a deletion names none).
+ *    On stores that rename (files) objects and record go out in one batch made durable by one directory
+ *    fsync; elsewhere the objects first, then the record. The record is the commit point.
+ * 4. Apply: rename each object onto its target (files), or copy it inside the store under the condition
+ *    read under the lease (S3), or read and write it; delete the targets to delete.
+ * 5. Delete the entry (objects left, then the record) and clear the mark.
+ *
+ * Recovery of an entry (`recoverEntry`), by a process holding every target exclusively (or by
+ * `recover()` when no writer runs):
+ * - No record, or an abort record: nothing was applied; delete the entry. Who finds an entry without a
+ *   record first writes an abort record (created only if absent), so a writer that was merely slow
+ *   cannot commit it afterwards: its record write fails, and it aborts.
+ * - A commit record: for each target, the target already holds the object's bytes (CRC32C and size
+ *   match, or absent for a deletion): applied. Otherwise the object must be present and intact: apply it.
+ *   An object missing or damaged while its target does not match can only mean the entry never became
+ *   durable (the batch of step 3 was cut by a crash; nothing is applied before it is durable): discard.
+ *   Under a conditional store, a target whose version differs from the one the writer read means newer
+ *   data superseded a writer whose lease was lost: the entry is discarded, and the report says so.
+ * Every step is idempotent, so recovery itself may crash and run again.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { crc32c } from "../codecs/index.js";
+import { isZarrTxError, LeaseLostError, StoreError } from "../errors.js";
+import type { AbsolutePath, KeyValue, Store, WriteCondition } from "../store/types.js";
+import type { Lease } from "../sync/types.js";
+
+/** Where journal entries live, relative to the store's root. Zarr readers ignore `.zarr-tx`. */
+export const JOURNAL_PREFIX = "/.zarr-tx/journal/";
+
+const RECORD_SUFFIX = ".commit";
+const FORMAT_VERSION = 1;
+
+/** One object a transaction rewrites. */
+export interface ObjectWrite {
+  /** The store key of the object. */
+  readonly key: AbsolutePath;
+  /** The lock key that guards it (recorded, so recovery knows what to lock without opening arrays). */
+  readonly lockKey: string;
+  /** The new bytes, or undefined to delete the object. */
+  readonly bytes: Uint8Array | undefined;
+  /**
+   * On a store with conditional writes: the version read under the lease (null: it did not exist);
+   * undefined when unknown. The write is conditioned on it (fencing).
+   */
+  readonly expected?: string | null;
+}
+
+interface TargetRecord {
+  readonly key: AbsolutePath;
+  readonly lock: string;
+  /** Index of the journal object, or null for a deletion. */
+  readonly object: number | null;
+  readonly size: number;
+  readonly crc32c: number;
+  readonly expected?: string | null;
+}
+
+/** A journal entry's record: the commit point, or the mark that it was abandoned. */
+export type JournalRecord =
+  | {
+      readonly zarrTxJournal: number;
+      readonly state: "commit";
+      readonly txid: string;
+      readonly targets: readonly TargetRecord[];
+    }
+  | {
+      readonly zarrTxJournal: number;
+      readonly state: "abort";
+      readonly txid: string;
+      readonly reason: string;
+    };
+
+/** A pending journal entry found in a store. */
+export interface JournalEntry {
+  readonly txid: string;
+  /** Keys of the entry's objects (and of its record when it has one). */
+  readonly keys: readonly AbsolutePath[];
+  /** The record, or undefined when the writer never wrote it. */
+  readonly record: JournalRecord | undefined;
+}
+
+/** Who wrote an entry, from its txid: the writer's host (a hash of its name), pid and start time. */
+export interface JournalOwner {
+  readonly hostTag: string;
+  readonly pid: number;
+  readonly createdAtMs: number;
+}
+
+/** A short, stable tag of this host's name: txids say where their writer ran without naming the host. */
+export const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
+
+/** A new, unique transaction id: `<ms base36>-<host tag>-<pid>-<random>`. */
+export function newTxid(): string {
+  return `${Date.now().toString(36)}-${HOST_TAG}-${process.pid}-${randomBytes(6).toString("hex")}`;
+}
+
+/** The writer of a txid, or undefined when it is not one of ours. */
+export function ownerOf(txid: string): JournalOwner | undefined {
+  const m = /^([0-9a-z]+)-([0-9a-f]{8})-(\d+)-[0-9a-f]+$/.exec(txid);
+  if (!m) return undefined;
+  return { createdAtMs: Number.parseInt(m[1]!, 36), hostTag: m[2]!, pid: Number(m[3]) };
+}
+
+function objectKeyOf(txid: string, index: number): AbsolutePath {
+  return `${JOURNAL_PREFIX}${txid}.${index}` as AbsolutePath;
+}
+
+function recordKeyOf(txid: string): AbsolutePath {
+  return `${JOURNAL_PREFIX}${txid}${RECORD_SUFFIX}` as AbsolutePath;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Test-only crash injection. `ZARR_TX_CRASH_AT=<point>[@<n>]` SIGKILLs this process the n-th time (default
+// the first) it reaches <point>. Points: "journal-written", "apply-partial", "applied", "cleanup-partial",
+// "recovery-apply-partial", "recovery-applied". Read once: a process cannot arm it for itself later.
+const CRASH = parseCrashSpec(process.env.ZARR_TX_CRASH_AT);
+let crashHits = 0;
+
+function parseCrashSpec(spec: string | undefined): { point: string; nth: number } | undefined {
+  if (!spec) return undefined;
+  const [point, nth] = spec.split("@");
+  return { point: point!, nth: nth === undefined ? 1 : Math.max(1, Number(nth) || 1) };
+}
+
+/** SIGKILLs this process at `point` when the test-only injection asks for it. */
+export function crashPoint(point: string): void {
+  if (CRASH?.point !== point) return;
+  crashHits += 1;
+  if (crashHits === CRASH.nth) process.kill(process.pid, "SIGKILL");
+}
+
+/** True when a crash is armed for `point` (the apply then goes one object first, then the rest). */
+function crashArmed(point: string): boolean {
+  return CRASH?.point === point;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+/** Counts of one commit, for metrics and benchmarks. */
+export interface CommitStats {
+  readonly journaled: boolean;
+  readonly bytesWritten: number;
+}
+
+/**
+ * Writes `writes` (all guarded by `lease`, exclusively) so that a crash at any point leaves all of them or
+ * none: one object is replaced directly; several go through a journal entry (see the file's header).
+ *
+ * Throws `LeaseLostError` when the lease was lost before the commit point (nothing written), or when a
+ * conditional write found newer data (a lease lost while this commit ran: the message says what was
+ * applied); `StoreError` on I/O failure (before the commit point nothing is applied and the entry is
+ * removed; after it, the entry stays and the next holder of these keys rolls it forward).
+ */
+export async function commitObjects(
+  store: Store,
+  writes: readonly ObjectWrite[],
+  lease: Lease,
+  concurrency: number,
+): Promise<CommitStats> {
+  if (writes.length === 0) return { journaled: false, bytesWritten: 0 };
+  if (writes.length === 1) {
+    const write = writes[0]!;
+    assertLeaseHeld(lease);
+    await applyOne(store, write.key, write.bytes, conditionOf(store, write.expected), undefined);
+    return { journaled: false, bytesWritten: write.bytes?.length ?? 0 };
+  }
+  const txid = newTxid();
+  const objects: KeyValue[] = [];
+  const targets: TargetRecord[] = writes.map((w) => {
+    let object: number | null = null;
+    if (w.bytes) {
+      object = objects.length;
+      objects.push({ key: objectKeyOf(txid, object), value: w.bytes });
+    }
+    return {
+      key: w.key,
+      lock: w.lockKey,
+      object,
+      size: w.bytes?.length ?? 0,
+      crc32c: w.bytes ? crc32c(w.bytes) : 0,
+      ...(w.expected !== undefined ? { expected: w.expected } : {}),
+    };
+  });
+  const record: JournalRecord = { zarrTxJournal: FORMAT_VERSION, state: "commit", txid, targets };
+  const recordEntry: KeyValue = { key: recordKeyOf(txid), value: encodeRecord(record), ifAbsent: true };
+
+  if (lease.markJournal) await lease.markJournal();
+  assertLeaseHeld(lease);
+  try {
+    if (store.capabilities.rename && store.setMany) {
+      // Objects and record in one batch: a crash inside it can leave a record whose objects are not all
+      // durable, which recovery detects (CRC32C) and discards; nothing is applied before the batch ends.
+      await store.setMany([...objects, recordEntry]);
+    } else {
+      await writeAll(store, objects, concurrency);
+      assertLeaseHeld(lease);
+      await createRecord(store, recordEntry.key, recordEntry.value);
+    }
+  } catch (error) {
+    // Before the commit point: remove what was written (best effort; recovery removes the rest).
+    await deleteKeys(store, [...objects.map((o) => o.key), ...(isConflict(error) ? [] : [recordEntry.key])]);
+    if (isConflict(error)) {
+      throw new LeaseLostError(
+        "a recovery abandoned this transaction's journal entry while it was being written (its lease must " +
+          "have expired); nothing was written. Retry the transaction.",
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  crashPoint("journal-written");
+  await applyEntry(store, txid, targets, concurrency, "apply", /* fenced */ true);
+  crashPoint("applied");
+  await deleteEntry(store, txid, targets, "cleanup");
+  if (lease.clearJournal) await lease.clearJournal();
+  const bytesWritten = objects.reduce((n, o) => n + o.value.length, 0) + recordEntry.value.length;
+  return { journaled: true, bytesWritten };
+}
+
+function assertLeaseHeld(lease: Lease): void {
+  if (lease.signal.aborted) {
+    throw new LeaseLostError(
+      "the transaction's lease was lost before commit (expired or revoked); nothing was written. Retry the transaction.",
+      { cause: lease.signal.reason },
+    );
+  }
+}
+
+function isConflict(error: unknown): boolean {
+  return isZarrTxError(error, "ERR_CONFLICT");
+}
+
+function conditionOf(store: Store, expected: string | null | undefined): WriteCondition | undefined {
+  if (!store.capabilities.conditionalWrite || expected === undefined) return undefined;
+  return expected === null ? { ifAbsent: true } : { ifVersion: expected };
+}
+
+/** Writes one object in place (or deletes it), conditioned where the store can. */
+async function applyOne(
+  store: Store,
+  key: AbsolutePath,
+  bytes: Uint8Array | undefined,
+  condition: WriteCondition | undefined,
+  from: AbsolutePath | undefined,
+): Promise<void> {
+  try {
+    if (bytes === undefined && from === undefined) {
+      await store.delete(key);
+    } else if (from !== undefined && store.copy) {
+      if ((await store.copy(from, key, condition)) === undefined) {
+        throw new StoreError(
+          "ERR_STORE_IO",
+          `journal object ${from} vanished while it was applied to ${key}`,
+        );
+      }
+    } else if (condition && store.setIf) {
+      await store.setIf(key, bytes!, condition);
+    } else {
+      await store.set(key, bytes!);
+    }
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+    throw new LeaseLostError(
+      `another writer changed ${key} after this transaction read it, so this transaction's lease must have ` +
+        "expired; its write to that object was refused.",
+      { cause: error },
+    );
+  }
+}
+
+async function writeAll(store: Store, objects: readonly KeyValue[], concurrency: number): Promise<void> {
+  if (store.setMany) return store.setMany(objects);
+  await forEachLimit(objects, concurrency, (o) => store.set(o.key, o.value));
+}
+
+async function createRecord(store: Store, key: AbsolutePath, value: Uint8Array): Promise<void> {
+  if (store.createIfAbsent) return store.createIfAbsent(key, value);
+  if (store.setIf && store.capabilities.conditionalWrite) {
+    await store.setIf(key, value, { ifAbsent: true });
+    return;
+  }
+  // No atomic create: a racing abort record could be overwritten. Only recovery of entries older than
+  // its minimum age writes abort records, so the race needs a writer stalled for that long.
+  await store.set(key, value);
+}
+
+/**
+ * Applies a committed entry's targets. `fenced`: the writer itself, whose conditions are the versions it
+ * read; recovery instead checks each target first (see `recoverEntry`).
+ */
+async function applyEntry(
+  store: Store,
+  txid: string,
+  targets: readonly TargetRecord[],
+  concurrency: number,
+  phase: "apply" | "recovery-apply",
+  fenced: boolean,
+  conditions?: ReadonlyMap<AbsolutePath, WriteCondition | undefined>,
+): Promise<void> {
+  const moves = targets.filter((t) => t.object !== null);
+  const deletions = targets.filter((t) => t.object === null);
+  const partial = crashArmed(`${phase}-partial`);
+  const conditionFor = (t: TargetRecord): WriteCondition | undefined =>
+    fenced ? conditionOf(store, t.expected) : conditions?.get(t.key);
+  const apply = async (batch: readonly TargetRecord[]): Promise<void> => {
+    if (batch.length === 0) return;
+    if (store.capabilities.rename && store.rename) {
+      // A false (object already moved) means a recovery applied it for us: the target holds our bytes.
+      await store.rename(batch.map((t) => ({ from: objectKeyOf(txid, t.object!), to: t.key })));
+      return;
+    }
+    await forEachLimit(batch, concurrency, async (t) => {
+      const from = objectKeyOf(txid, t.object!);
+      if (store.copy) return applyOne(store, t.key, undefined, conditionFor(t), from);
+      const bytes = await store.get(from);
+      if (!bytes)
+        throw new StoreError("ERR_STORE_IO", `journal object ${from} vanished before it was applied`);
+      return applyOne(store, t.key, bytes, conditionFor(t), undefined);
+    });
+  };
+  if (partial && moves.length > 1) {
+    await apply(moves.slice(0, 1));
+    crashPoint(`${phase}-partial`);
+    await apply(moves.slice(1));
+  } else {
+    await apply(moves);
+  }
+  await forEachLimit(deletions, concurrency, (t) => applyOne(store, t.key, undefined, undefined, undefined));
+}
+
+/** Deletes an entry: its objects first, the record last (a record without objects reads as applied). */
+async function deleteEntry(
+  store: Store,
+  txid: string,
+  targets: readonly TargetRecord[],
+  phase: "cleanup" | "recovery-cleanup",
+): Promise<void> {
+  // After renames no object is left; elsewhere (copies) each object is still there.
+  if (!(store.capabilities.rename && store.rename)) {
+    const keys = targets.filter((t) => t.object !== null).map((t) => objectKeyOf(txid, t.object!));
+    await deleteKeys(store, keys.slice(0, 1));
+    crashPoint(`${phase}-partial`);
+    await deleteKeys(store, keys.slice(1));
+  }
+  await store.delete(recordKeyOf(txid));
+}
+
+async function deleteKeys(store: Store, keys: readonly AbsolutePath[]): Promise<void> {
+  await forEachLimit(keys, 16, (key) => store.delete(key).catch(() => undefined));
+}
+
+function encodeRecord(record: JournalRecord): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(record));
+}
+
+function decodeRecord(key: AbsolutePath, bytes: Uint8Array): JournalRecord {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (cause) {
+    throw corruptRecord(key, "it is not JSON", cause);
+  }
+  const record = doc as Partial<JournalRecord> | null;
+  if (record?.zarrTxJournal !== FORMAT_VERSION) {
+    throw corruptRecord(key, `its format ${JSON.stringify(record?.zarrTxJournal)} is not ${FORMAT_VERSION}`);
+  }
+  if (record.state === "abort") return record as JournalRecord;
+  if (record.state !== "commit" || !Array.isArray(record.targets)) {
+    throw corruptRecord(key, "it has no state or no targets");
+  }
+  return record as JournalRecord;
+}
+
+function corruptRecord(key: AbsolutePath, why: string, cause?: unknown): StoreError {
+  return new StoreError(
+    "ERR_CORRUPT_JOURNAL",
+    `the journal record ${key} is damaged (${why}); zarr-tx wrote it atomically, so something else changed ` +
+      "it. Inspect the entry, then delete its keys under .zarr-tx/journal/ by hand.",
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/**
+ * Every journal entry in `store`, grouped by txid, records read. One LIST of the journal prefix (a
+ * directory read on files), and one GET per record found.
+ */
+export async function listEntries(store: Store): Promise<JournalEntry[]> {
+  const keys = await store.list(JOURNAL_PREFIX);
+  if (keys.length === 0) return [];
+  const groups = new Map<string, AbsolutePath[]>();
+  for (const key of keys) {
+    const name = key.slice(JOURNAL_PREFIX.length);
+    const dot = name.lastIndexOf(".");
+    if (dot <= 0 || name.includes("/")) continue; // not ours: left alone
+    const txid = name.slice(0, dot);
+    const group = groups.get(txid);
+    if (group) group.push(key);
+    else groups.set(txid, [key]);
+  }
+  const entries: JournalEntry[] = [];
+  for (const [txid, group] of groups) {
+    const recordKey = recordKeyOf(txid);
+    let record: JournalRecord | undefined;
+    if (group.includes(recordKey)) {
+      const bytes = await store.get(recordKey);
+      if (bytes) record = decodeRecord(recordKey, bytes);
+    }
+    entries.push({ txid, keys: group, record });
+  }
+  return entries;
+}
+
+/** The lock keys an entry's record names (none without a commit record). */
+export function lockKeysOf(entry: JournalEntry): string[] {
+  return entry.record?.state === "commit" ? entry.record.targets.map((t) => t.lock) : [];
+}
+
+/** What recovery did with one entry. */
+export type EntryOutcome = "rolled-forward" | "discarded" | "superseded";
+
+/**
+ * Rolls a committed entry forward, or discards one that is not committed (see the file's header). The
+ * caller holds every lock key the record names exclusively, or knows no writer runs. Idempotent.
+ *
+ * Throws `StoreError` on I/O failure (run it again), `ERR_CORRUPT_JOURNAL` for a record damaged from outside.
+ */
+export async function recoverEntry(
+  store: Store,
+  entry: JournalEntry,
+  concurrency = 16,
+): Promise<EntryOutcome> {
+  const record = entry.record ?? (await claimAbort(store, entry.txid));
+  if (record.state === "abort") {
+    await discard(store, entry);
+    return "discarded";
+  }
+  const pending: TargetRecord[] = [];
+  const conditions = new Map<AbsolutePath, WriteCondition | undefined>();
+  let outcome: EntryOutcome | undefined;
+  await forEachLimit(record.targets, concurrency, async (t) => {
+    const target = await readVersioned(store, t.key);
+    if (t.object === null ? target === undefined : target !== undefined && matches(target.value, t)) return;
+    if (
+      store.capabilities.conditionalWrite &&
+      t.expected !== undefined &&
+      (target?.version ?? null) !== t.expected
+    ) {
+      // Newer data than the writer saw: its lease was lost, and whatever it did not apply stays unapplied.
+      outcome = "superseded";
+      return;
+    }
+    if (t.object !== null) {
+      const bytes = await store.get(objectKeyOf(entry.txid, t.object));
+      if (bytes === undefined || !matches(bytes, t)) {
+        outcome ??= "discarded"; // never became durable: nothing of it was applied
+        return;
+      }
+    }
+    pending.push(t);
+    if (store.capabilities.conditionalWrite && target?.version !== undefined) {
+      conditions.set(t.key, target.version === null ? { ifAbsent: true } : { ifVersion: target.version });
+    }
+  });
+  if (outcome === undefined) {
+    await applyEntry(store, entry.txid, pending, concurrency, "recovery-apply", false, conditions);
+    crashPoint("recovery-applied");
+    outcome = "rolled-forward";
+  }
+  await discard(store, entry);
+  return outcome;
+}
+
+/** Claims an entry without a record: writes an abort record, unless its writer committed first. */
+async function claimAbort(store: Store, txid: string): Promise<JournalRecord> {
+  const key = recordKeyOf(txid);
+  const abort: JournalRecord = {
+    zarrTxJournal: FORMAT_VERSION,
+    state: "abort",
+    txid,
+    reason: "recovery found no commit record",
+  };
+  try {
+    await createRecord(store, key, encodeRecord(abort));
+    return abort;
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+    const bytes = await store.get(key);
+    if (!bytes) return claimAbort(store, txid);
+    return decodeRecord(key, bytes);
+  }
+}
+
+async function discard(store: Store, entry: JournalEntry): Promise<void> {
+  const recordKey = recordKeyOf(entry.txid);
+  // Objects the listing saw, plus any the record names (written after the listing).
+  const keys = new Set(entry.keys.filter((k) => k !== recordKey));
+  if (entry.record?.state === "commit") {
+    for (const t of entry.record.targets) if (t.object !== null) keys.add(objectKeyOf(entry.txid, t.object));
+  }
+  const list = [...keys];
+  await forEachLimit(list.slice(0, 1), 1, (k) => store.delete(k));
+  crashPoint("recovery-cleanup-partial");
+  await forEachLimit(list.slice(1), 16, (k) => store.delete(k));
+  await store.delete(recordKey);
+}
+
+async function readVersioned(
+  store: Store,
+  key: AbsolutePath,
+): Promise<{ value: Uint8Array; version: string | null } | undefined> {
+  if (store.capabilities.conditionalWrite && store.getVersioned) {
+    const v = await store.getVersioned(key);
+    return v === undefined ? undefined : { value: v.value, version: v.version };
+  }
+  const value = await store.get(key);
+  return value === undefined ? undefined : { value, version: null };
+}
+
+function matches(bytes: Uint8Array, t: TargetRecord): boolean {
+  return bytes.length === t.size && crc32c(bytes) === t.crc32c;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
