@@ -25,6 +25,7 @@ export {
   ZarrTxArray,
 } from "./array/array.js";
 export { DATA_TYPES, type DataType, type Scalar, type UserTypedArray } from "./array/dtype.js";
+export { JOURNAL_PREFIX, type JournalEntry, listEntries as listJournalEntries } from "./array/journal.js";
 export { touchedKeys } from "./array/keys.js";
 export type { ArrayMetadata, CodecMetadata, V2CodecConfig } from "./array/metadata.js";
 export {
@@ -33,6 +34,7 @@ export {
   type TransactionMetrics,
   type TransactionOutcome,
 } from "./array/metrics.js";
+export { type RecoverOptions, type RecoveryReport, recover } from "./array/recovery.js";
 export {
   type CoordinateSelection,
   coordinates,

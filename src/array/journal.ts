@@ -155,6 +155,7 @@ export interface CommitStats {
 /**
  * Writes `writes` (all guarded by `lease`, exclusively) so that a crash at any point leaves all of them or
  * none: one object is replaced directly; several go through a journal entry (see the file's header).
+ * With `journal` false, every object is replaced directly (each atomic, the set not crash-atomic).
  *
  * Throws `LeaseLostError` when the lease was lost before the commit point (nothing written), or when a
  * conditional write found newer data (a lease lost while this commit ran: the message says what was
@@ -166,13 +167,15 @@ export async function commitObjects(
   writes: readonly ObjectWrite[],
   lease: Lease,
   concurrency: number,
+  journal = true,
 ): Promise<CommitStats> {
   if (writes.length === 0) return { journaled: false, bytesWritten: 0 };
-  if (writes.length === 1) {
-    const write = writes[0]!;
+  if (writes.length === 1 || !journal) {
     assertLeaseHeld(lease);
-    await applyOne(store, write.key, write.bytes, conditionOf(store, write.expected), undefined);
-    return { journaled: false, bytesWritten: write.bytes?.length ?? 0 };
+    await forEachLimit(writes, concurrency, (w) =>
+      applyOne(store, w.key, w.bytes, conditionOf(store, w.expected), undefined),
+    );
+    return { journaled: false, bytesWritten: writes.reduce((n, w) => n + (w.bytes?.length ?? 0), 0) };
   }
   const txid = newTxid();
   const objects: KeyValue[] = [];
@@ -314,9 +317,9 @@ async function applyEntry(
     fenced ? conditionOf(store, t.expected) : conditions?.get(t.key);
   const apply = async (batch: readonly TargetRecord[]): Promise<void> => {
     if (batch.length === 0) return;
-    if (store.capabilities.rename && store.rename) {
+    if (appliesByRename(store)) {
       // A false (object already moved) means a recovery applied it for us: the target holds our bytes.
-      await store.rename(batch.map((t) => ({ from: objectKeyOf(txid, t.object!), to: t.key })));
+      await store.rename!(batch.map((t) => ({ from: objectKeyOf(txid, t.object!), to: t.key })));
       return;
     }
     await forEachLimit(batch, concurrency, async (t) => {
@@ -346,13 +349,23 @@ async function deleteEntry(
   phase: "cleanup" | "recovery-cleanup",
 ): Promise<void> {
   // After renames no object is left; elsewhere (copies) each object is still there.
-  if (!(store.capabilities.rename && store.rename)) {
+  if (!appliesByRename(store)) {
     const keys = targets.filter((t) => t.object !== null).map((t) => objectKeyOf(txid, t.object!));
     await deleteKeys(store, keys.slice(0, 1));
     crashPoint(`${phase}-partial`);
     await deleteKeys(store, keys.slice(1));
   }
   await store.delete(recordKeyOf(txid));
+}
+
+/**
+ * Whether entries are applied by rename (files) rather than by copy. A store with conditional writes and
+ * copy applies by conditional copy even if it can rename: the condition is the fencing that stops a
+ * writer whose lease expired from overwriting newer data, and rename(2) takes no condition.
+ */
+function appliesByRename(store: Store): boolean {
+  if (store.capabilities.conditionalWrite && store.capabilities.copy && store.copy) return false;
+  return store.capabilities.rename === true && store.rename !== undefined;
 }
 
 async function deleteKeys(store: Store, keys: readonly AbsolutePath[]): Promise<void> {

@@ -84,6 +84,12 @@ export interface FootprintEntry {
 export interface TransactionOptions extends AcquireOptions {
   /** How many chunks are read, decoded, encoded or written at once. Default 16. */
   readonly concurrency?: number;
+  /**
+   * Write a transaction that rewrites several objects through the crash journal, so that a crash leaves
+   * all of them or none. Default true. With false each object is still replaced atomically, but a
+   * writer killed mid-commit can leave some objects new and some old (what plain Zarr libraries do).
+   */
+  readonly journal?: boolean;
 }
 
 /** The handle passed to a transaction's function. Valid only until the function settles. */
@@ -159,7 +165,7 @@ async function attempts<T>(
             "while this transaction waited for its locks; retry later",
         );
       }
-      tx = new TransactionImpl(lease, options.concurrency ?? DEFAULT_CONCURRENCY, metrics);
+      tx = new TransactionImpl(lease, options, metrics);
       const result = await fn(tx);
       await tx.commit();
       return result;
@@ -302,6 +308,7 @@ interface WorkingChunk {
 class TransactionImpl implements Transaction {
   readonly lease: Lease;
   readonly #concurrency: number;
+  readonly #journal: boolean;
   /** Chunk buffers by store key; a promise so concurrent accesses share one read. */
   readonly #chunks = new Map<AbsolutePath, Promise<WorkingChunk>>();
   readonly #arrays = new Map<AbsolutePath, { array: ZarrTxArray; state: ArrayState }>();
@@ -310,9 +317,10 @@ class TransactionImpl implements Transaction {
   #closed = false;
   readonly #metrics: TransactionRecorder | undefined;
 
-  constructor(lease: Lease, concurrency: number, metrics?: TransactionRecorder) {
+  constructor(lease: Lease, options: TransactionOptions, metrics?: TransactionRecorder) {
     this.lease = lease;
-    this.#concurrency = Math.max(1, Math.floor(concurrency));
+    this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY));
+    this.#journal = options.journal ?? true;
     this.#metrics = metrics;
   }
 
@@ -398,7 +406,7 @@ class TransactionImpl implements Transaction {
       bytes: encoded[i],
       expected: chunk.expected,
     }));
-    await commitObjects(store, writes, this.lease, this.#concurrency);
+    await commitObjects(store, writes, this.lease, this.#concurrency, this.#journal);
     this.#metrics?.committed(encoded);
   }
 

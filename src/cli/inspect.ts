@@ -3,11 +3,10 @@
  * belong to each, their sizes, zarr-tx's reserved files (lock files, journal entries) and the temp
  * files an interrupted `FileSystemStore.set` left behind. Used by `info`, `verify` and `recover`.
  */
-import type { Dirent } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ArrayMetadata } from "../array/metadata.js";
-import { FileSystemStore, TEMP_FILE_PREFIX } from "../store/filesystem.js";
+import { FileSystemStore } from "../store/filesystem.js";
 import type { AbsolutePath, Store } from "../store/types.js";
 
 /** Path segment of zarr-tx's reserved files (`.zarr-tx/locks`, `.zarr-tx/journal/…`). Zarr readers ignore it. */
@@ -165,65 +164,4 @@ export function journalKeys(keys: readonly AbsolutePath[]): AbsolutePath[] {
   return keys.filter((key) => key.includes(`/${RESERVED_SEGMENT}/journal/`));
 }
 
-/** A temp file of an unfinished `FileSystemStore.set`. */
-export interface TempFile {
-  /** Absolute filesystem path. */
-  readonly file: string;
-  /** The writer's process id, from the name (`.zarr-tx-tmp-<pid>-<random>`), or undefined if unreadable. */
-  readonly pid: number | undefined;
-  /** Age in seconds (from its modification time). */
-  readonly ageSeconds: number;
-}
-
-/**
- * Every temp file under a filesystem store's root (symbolic links are not followed). Empty for other
- * stores. Files that vanish during the walk (their writer finished) are skipped.
- */
-export async function findTempFiles(store: Store): Promise<TempFile[]> {
-  if (!(store instanceof FileSystemStore)) return [];
-  const found: TempFile[] = [];
-  const now = Date.now();
-  const walk = async (dir: string): Promise<void> => {
-    let entries: Dirent[];
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch {
-      return; // removed meanwhile, or unreadable: nothing we could clean there anyway
-    }
-    for (const entry of entries) {
-      const file = join(dir, entry.name);
-      if (entry.isDirectory()) await walk(file);
-      else if (entry.isFile() && entry.name.startsWith(TEMP_FILE_PREFIX)) {
-        const pid = /^(\d+)-/.exec(entry.name.slice(TEMP_FILE_PREFIX.length))?.[1];
-        try {
-          const info = await stat(file);
-          found.push({
-            file,
-            pid: pid === undefined ? undefined : Number(pid),
-            ageSeconds: (now - info.mtimeMs) / 1000,
-          });
-        } catch {
-          // Renamed into place by its writer while we looked.
-        }
-      }
-    }
-  };
-  await walk(store.root);
-  return found;
-}
-
-/**
- * Whether a process with this pid exists on this host: signal 0 probes without signalling. EPERM means
- * it exists under another user. A pid from another host (shared filesystem) tells nothing: callers
- * add an age threshold.
- */
-export function processAlive(pid: number): boolean {
-  // kill(0 or negative) would probe a process group, not a process: such a name is not ours; keep it.
-  if (pid === process.pid || !Number.isSafeInteger(pid) || pid < 1) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export { findTempFiles, processAlive, type TempFile } from "../store/temp-files.js";

@@ -1,0 +1,206 @@
+/**
+ * The journal in one process: commits, failures injected at each side of the commit point, recovery on
+ * acquire and by `recover()`, torn and abandoned entries, the copy path, and fencing. The SIGKILL tests
+ * with real processes are in crash.*.test.ts.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { HOST_TAG } from "../src/array/journal.js";
+import {
+  type AbsolutePath,
+  create,
+  FileSystemStore,
+  get,
+  isZarrTxError,
+  JOURNAL_PREFIX,
+  listJournalEntries,
+  MemoryStore,
+  open,
+  recover,
+  type Store,
+  set,
+  slice,
+  transaction,
+  type ZarrTxArray,
+} from "../src/index.js";
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function fsStore(): Promise<FileSystemStore> {
+  const dir = await mkdtemp(join(tmpdir(), "zarr-tx-journal-"));
+  dirs.push(dir);
+  return new FileSystemStore(dir, { fsync: false });
+}
+
+/** A store that throws from `method` on its `nth` call (1-based), and otherwise forwards. */
+function failing(inner: Store, method: keyof Store, nth = 1): Store & { calls: () => number } {
+  let calls = 0;
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === "calls") return () => calls;
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (prop === method && ++calls === nth) {
+          return Promise.reject(new Error(`injected failure of ${String(prop)}`));
+        }
+        return value.apply(target, args);
+      };
+    },
+  }) as Store & { calls: () => number };
+}
+
+/** The store without `rename`: entries are applied by copy, as on S3. */
+function withoutRename(inner: MemoryStore): Store {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === "capabilities") return { ...target.capabilities, rename: false };
+      if (prop === "rename") return undefined;
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  }) as Store;
+}
+
+async function grid(store: Store): Promise<ZarrTxArray> {
+  // 4×4 of int32 in 2×2 chunks: a whole-array write rewrites 4 objects.
+  return create(store, { shape: [4, 4], chunkShape: [2, 2], dtype: "int32", fillValue: 0 });
+}
+
+async function values(array: ZarrTxArray): Promise<number[]> {
+  return Array.from((await get(array, null)).data as Int32Array);
+}
+
+const journalKeys = (store: Store): Promise<AbsolutePath[]> => store.list(JOURNAL_PREFIX);
+
+describe.each([
+  ["filesystem", fsStore],
+  ["memory", async () => new MemoryStore()],
+  ["memory, applied by copy", async () => withoutRename(new MemoryStore())],
+] as const)("journal on %s", (_name, makeStore) => {
+  it("a multi-chunk write commits through the journal and leaves no entry", async () => {
+    const store = await makeStore();
+    const array = await grid(store);
+    await set(array, null, 1);
+    await set(array, [slice(1, 3), slice(1, 3)], 2);
+    expect(await values(array)).toEqual([1, 1, 1, 1, 1, 2, 2, 1, 1, 2, 2, 1, 1, 1, 1, 1]);
+    expect(await journalKeys(store)).toEqual([]);
+  });
+
+  it("a failure after the commit point leaves a committed entry that the next transaction rolls forward", async () => {
+    const inner = await makeStore();
+    const array = await grid(inner);
+    await set(array, null, 1);
+    // Fail the apply step: rename (files, memory) or the first copy (copy path).
+    const method = inner.capabilities.rename && !inner.capabilities.conditionalWrite ? "rename" : "copy";
+    const viaBroken = await open(failing(inner, method), { synchronizer: array.synchronizer });
+    const error = await set(viaBroken, null, 7).catch((e: unknown) => e);
+    expect(String(error)).toContain("injected failure");
+    const entries = await listJournalEntries(inner);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]!.record?.state).toBe("commit");
+    // A read of one cell holds one chunk shared; the entry names four: the transaction plans again with
+    // all four exclusive, rolls the entry forward, then reads.
+    expect(Array.from((await get(array, [0, 0])).data as Int32Array)).toEqual([7]);
+    expect(await values(array)).toEqual(new Array(16).fill(7));
+    expect(await journalKeys(inner)).toEqual([]);
+  });
+
+  it("a failure before the commit point writes nothing and leaves no entry", async () => {
+    const inner = await makeStore();
+    const array = await grid(inner);
+    await set(array, null, 1);
+    const viaBroken = await open(failing(inner, "setMany"), { synchronizer: array.synchronizer });
+    const error = await set(viaBroken, null, 9).catch((e: unknown) => e);
+    expect(String(error)).toContain("injected failure");
+    expect(await values(array)).toEqual(new Array(16).fill(1));
+    expect(await journalKeys(inner)).toEqual([]);
+  });
+});
+
+describe("recovery of entries that are torn or abandoned", () => {
+  it("a record whose object never became durable is discarded, not applied", async () => {
+    const store = await fsStore();
+    const array = await grid(store);
+    await set(array, null, 1);
+    const viaBroken = await open(failing(store, "rename"), { synchronizer: array.synchronizer });
+    await set(viaBroken, null, 5).catch(() => undefined);
+    const [entry] = await listJournalEntries(store);
+    // Lose one object, as a crash inside the batch write could: the record must not be applied.
+    const objectKey = entry!.keys.find((k) => !k.endsWith(".commit"))!;
+    await store.delete(objectKey);
+    const report = await recover(store, { synchronizer: array.synchronizer });
+    expect(report.discarded).toEqual([entry!.txid]);
+    expect(report.rolledForward).toEqual([]);
+    expect(await values(array)).toEqual(new Array(16).fill(1));
+    expect(await journalKeys(store)).toEqual([]);
+  });
+
+  it("recover() discards an entry without a record whose writer is dead, and keeps a live writer's", async () => {
+    const store = await fsStore();
+    await grid(store);
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
+    const deadPid = Number(dead.stdout.toString());
+    const deadTxid = `${Date.now().toString(36)}-${HOST_TAG}-${deadPid}-abcdef`;
+    const liveTxid = `${Date.now().toString(36)}-${HOST_TAG}-${process.ppid}-abcdef`;
+    await store.set(`${JOURNAL_PREFIX}${deadTxid}.0` as AbsolutePath, new Uint8Array([1, 2, 3]));
+    await store.set(`${JOURNAL_PREFIX}${liveTxid}.0` as AbsolutePath, new Uint8Array([4]));
+    const report = await recover(store);
+    expect(report.discarded).toEqual([deadTxid]);
+    expect(report.inProgress).toEqual([liveTxid]);
+    expect(await journalKeys(store)).toEqual([`${JOURNAL_PREFIX}${liveTxid}.0`]);
+    // The abort record is gone with the entry; running again changes nothing.
+    const again = await recover(store);
+    expect(again.discarded).toEqual([]);
+    // An old enough entry is treated as abandoned whatever its pid.
+    const aged = await recover(store, { minAgeMs: 0 });
+    expect(aged.discarded).toEqual([liveTxid]);
+    expect(await journalKeys(store)).toEqual([]);
+  });
+
+  it("a read-only store with a pending entry refuses to read the half-applied region", async () => {
+    const store = await fsStore();
+    const array = await grid(store);
+    const viaBroken = await open(failing(store, "rename"), { synchronizer: array.synchronizer });
+    await set(viaBroken, null, 5).catch(() => undefined);
+    const readOnly = new FileSystemStore(store.root, { readOnly: true });
+    const viaReadOnly = await open(readOnly, { synchronizer: array.synchronizer });
+    const error = await get(viaReadOnly, null).catch((e: unknown) => e);
+    expect(isZarrTxError(error, "ERR_RECOVERY_NEEDED")).toBe(true);
+    expect(await values(array)).toEqual(new Array(16).fill(5));
+  });
+});
+
+describe("fencing on a store with conditional writes", () => {
+  it.each([
+    ["one chunk", [slice(0, 2), slice(0, 2)]],
+    ["four chunks", null],
+  ] as const)("a writer whose object changed after its read is refused (%s)", async (_name, selection) => {
+    const store = withoutRename(new MemoryStore());
+    const array = await grid(store);
+    await set(array, null, 1);
+    const error = await transaction([{ array, selection, mode: "write" }], async (tx) => {
+      const current = await tx.get(array, selection);
+      // Another writer (whose lease began after ours expired) replaces chunk 0,0 meanwhile.
+      await store.set("/c/0/0" as AbsolutePath, (await store.get("/c/0/0" as AbsolutePath))!.slice());
+      await tx.set(array, selection, {
+        data: (current.data as Int32Array).map((v) => v + 1),
+        shape: current.shape,
+      });
+    }).catch((e: unknown) => e);
+    expect(isZarrTxError(error, "ERR_LEASE_LOST")).toBe(true);
+    // Chunk 0,0 holds the other writer's bytes, not ours.
+    expect(Array.from((await get(array, [slice(0, 2), slice(0, 2)])).data as Int32Array)).toEqual([
+      1, 1, 1, 1,
+    ]);
+    // Whatever the refused writer left is cleaned up by the next transaction, never applied over newer data.
+    await get(array, null);
+    expect(await journalKeys(store)).toEqual([]);
+  });
+});
