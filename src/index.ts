@@ -56,6 +56,14 @@ export {
   transaction,
   type WriteValue,
 } from "./array/transaction.js";
+export {
+  type Damage,
+  type VerifiedArray,
+  type VerifyOptions,
+  type VerifyProgress,
+  type VerifyReport,
+  verify,
+} from "./array/verify.js";
 export { registerCodecs } from "./codecs/index.js";
 export * from "./errors.js";
 export { FileSystemStore, type FileSystemStoreOptions } from "./store/filesystem.js";

@@ -5,18 +5,20 @@
  * brings; `.ci/run` installs it).
  */
 import { execFile, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as zarr from "zarrita";
 import { allocate } from "../src/array/dtype.js";
 import { parseCompressor } from "../src/cli/codecs.js";
 import { decodeNpy, encodeNpy } from "../src/cli/npy.js";
 import { runCli } from "../src/cli/run.js";
 import { formatSelection, parseSelection } from "../src/cli/selection.js";
-import { DATA_TYPES, isZarrTxError, slice } from "../src/index.js";
+import { DATA_TYPES, FileSystemStore, isZarrTxError, slice } from "../src/index.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PYTHON = "/usr/bin/python3";
@@ -28,14 +30,27 @@ interface Run {
 }
 
 /** Runs the CLI from source; resolves with its exit code and output (never rejects on a non-zero exit). */
-function cli(args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<Run> {
+function cli(
+  args: readonly string[],
+  options: { input?: string; timeoutMs?: number; env?: Record<string, string>; killed?: boolean } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       process.execPath,
       ["--import", "tsx", "src/cli/main.ts", ...args],
-      { cwd: ROOT, timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 },
+      {
+        cwd: ROOT,
+        timeout: options.timeoutMs ?? 30_000,
+        maxBuffer: 16 * 1024 * 1024,
+        ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+      },
       (error, stdout, stderr) => {
         const code = child.exitCode;
+        // A process killed on purpose (crash injection) reports its signal as a negative code.
+        if (code === null && options.killed && child.signalCode !== null) {
+          resolve({ code: -1, stdout, stderr: `${child.signalCode}\n${stderr}` });
+          return;
+        }
         if (code === null) {
           reject(new Error(`zarr-tx ${args.join(" ")} did not exit: ${error?.message}\n${stderr}`));
           return;
@@ -373,7 +388,7 @@ describe.concurrent("zarr-tx CLI (subprocess)", () => {
     expect((array!.lockFile as { path: string }).path).toBe(
       join(await realDir(store), "temps", ".zarr-tx", "locks"),
     );
-    expect(info.json.journal).toEqual({ pending: 0, keys: [] });
+    expect(info.json.journal).toEqual({ pending: 0, entries: [], keys: [], error: null });
 
     // A write through the file synchronizer creates the lock file info points at.
     expect(
@@ -557,20 +572,28 @@ np.save(sys.argv[2], np.asfortranarray(np.arange(6, dtype="<f4").reshape(2, 3) +
     await cli(["set", store, "-p", "zipped", "--value", "2.5"]);
     const clean = await cliJson(["verify", store]);
     expect(clean.code).toBe(0);
-    expect(clean.json).toMatchObject({ ok: true, objects: 7, damage: [] });
+    expect(clean.json).toMatchObject({ ok: true, objects: 7, damage: [], journal: { pending: 0 } });
 
     await truncate(join(store, "raw", "c", "1", "0"), 7); // 18 bytes expected
     await truncate(join(store, "zipped", "1"), 3);
     const damaged = await cliJson(["verify", store]);
     expect(damaged.code).toBe(1);
     expect(damaged.json.ok).toBe(false);
-    expect((damaged.json.damage as { key: string; kind: string }[]).map((d) => [d.key, d.kind])).toEqual([
-      ["/raw/c/1/0", "chunk"],
-      ["/zipped/1", "chunk"],
+    expect(
+      (damaged.json.damage as { key: string; kind: string; code: string }[]).map((d) => [
+        d.key,
+        d.kind,
+        d.code,
+      ]),
+    ).toEqual([
+      ["/raw/c/1/0", "chunk", "ERR_CORRUPT_CHUNK"],
+      ["/zipped/1", "chunk", "ERR_CORRUPT_CHUNK"],
     ]);
     const human = await cli(["verify", store, "--path", "raw"]);
     expect(human.code).toBe(1);
-    expect(human.stdout).toMatch(/1 DAMAGED\n {2}damaged chunk \/raw\/c\/1\/0: 7 bytes do not decode/);
+    expect(human.stdout).toMatch(
+      /1 DAMAGED\n {2}damaged chunk \/raw\/c\/1\/0 \(ERR_CORRUPT_CHUNK\): chunk \/raw\/c\/1\/0 is damaged: its 7 bytes do not decode/,
+    );
     expect(human.stderr, "no progress line when stdout is not a terminal").toBe("");
 
     // Broken metadata is damage too.
@@ -603,7 +626,7 @@ np.save(sys.argv[2], np.asfortranarray(np.arange(6, dtype="<f4").reshape(2, 3) +
     },
   );
 
-  it("recover removes temp files of dead writers only, and reports no journal", async () => {
+  it("recover removes temp files of dead writers only, and finds no journal", async () => {
     const store = join(dir, "recover.zarr");
     await cli(["create", store, "-p", "a", "--shape", "4", "--chunks", "2", "--dtype", "uint8"]);
     await mkdir(join(store, "a", "c"), { recursive: true });
@@ -618,7 +641,8 @@ np.save(sys.argv[2], np.asfortranarray(np.arange(6, dtype="<f4").reshape(2, 3) +
     const young = await cliJson(["recover", store]);
     expect(young.code).toBe(0);
     expect(young.json).toMatchObject({
-      journal: { pending: 0, supported: false },
+      sync: "none",
+      journal: { rolledForward: [], discarded: [], superseded: [], inProgress: [] },
       tempFiles: { removed: [] },
     });
     const dry = await cliJson(["recover", store, "--min-age", "0", "--dry-run"]);
@@ -636,6 +660,69 @@ np.save(sys.argv[2], np.asfortranarray(np.arange(6, dtype="<f4").reshape(2, 3) +
     expect(existsSync(alive)).toBe(true);
     expect((await stat(alive)).size).toBe(7);
   });
+
+  it("recover rolls forward a transaction killed mid-apply, and discards one that never committed", async () => {
+    const store = join(dir, "crashed.zarr");
+    await cli(["create", store, "-p", "a", "--shape", "4,4", "--chunks", "2,2", "--dtype", "int32"]);
+    expect((await cli(["set", store, "-p", "a", "--value", "1"])).code).toBe(0);
+    // Plain zarrita sees the chunk files as they are: no locks, no recovery.
+    const plain = async (): Promise<number[]> => {
+      const array = await zarr.open.v3(zarr.root(new FileSystemStore(store)).resolve("a"), { kind: "array" });
+      return [...((await zarr.get(array)).data as Int32Array)];
+    };
+    // A 4-chunk write killed after its first chunk was renamed into place: a torn array on disk.
+    const killed = await cli(["set", store, "-p", "a", "--value", "7"], {
+      env: { ZARR_TX_CRASH_AT: "apply-partial" },
+      killed: true,
+    });
+    expect(killed.code, killed.stderr).toBe(-1);
+    expect((await plain()).filter((v) => v === 7)).toHaveLength(4); // one 2×2 chunk of four
+
+    const info = await cliJson(["info", store]);
+    const journal = info.json.journal as { pending: number; entries: Record<string, unknown>[] };
+    expect(journal.pending).toBe(1);
+    expect(journal.entries[0]).toMatchObject({ state: "commit", writerPid: expect.any(Number) });
+    expect(journal.entries[0]!.targets).toEqual(["/a/c/0/0", "/a/c/0/1", "/a/c/1/0", "/a/c/1/1"]);
+    const txid = journal.entries[0]!.txid as string;
+    expect((await cli(["info", store])).stdout).toMatch(
+      /journal: 1 pending entry .*\n .*committed, 4 object/,
+    );
+    const noted = await cliJson(["verify", store]);
+    expect(noted.code, "a pending entry is not damage").toBe(0);
+    expect(noted.json.journal).toEqual({ pending: 1, txids: [txid] });
+
+    const dry = await cliJson(["recover", store, "--dry-run"]);
+    expect(dry.json.journal).toMatchObject({ rolledForward: [txid], inProgress: [] });
+    expect((await plain()).filter((v) => v === 7)).toHaveLength(4);
+    // No --sync: allowed because the writer's pid is dead.
+    const run = await cliJson(["recover", store]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json).toMatchObject({ sync: "none", journal: { rolledForward: [txid], discarded: [] } });
+    expect(await plain()).toEqual(new Array(16).fill(7));
+
+    // Killed right after its commit record: nothing applied yet; recover through the writers' file locks.
+    await cli(["set", store, "-p", "a", "--sel", "1:3,1:3", "--value", "9"], {
+      env: { ZARR_TX_CRASH_AT: "journal-written" },
+      killed: true,
+    });
+    expect((await plain()).filter((v) => v === 9)).toHaveLength(0);
+    const locked = await cliJson(["recover", store, "--sync", "file"]);
+    expect(locked.json).toMatchObject({ sync: "file", journal: { discarded: [], inProgress: [] } });
+    expect((locked.json.journal as { rolledForward: string[] }).rolledForward).toHaveLength(1);
+    expect((await plain()).filter((v) => v === 9)).toHaveLength(4);
+
+    // An entry whose writer died before its commit record (pid 4999999 is above pid_max: never alive).
+    const hostTag = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
+    const orphan = `${Date.now().toString(36)}-${hostTag}-4999999-00aa11bb22cc`;
+    await mkdir(join(store, ".zarr-tx", "journal"), { recursive: true });
+    await writeFile(join(store, ".zarr-tx", "journal", `${orphan}.0`), "half a chunk");
+    const discarded = await cliJson(["recover", store, "--sync", "file"]);
+    expect(discarded.json.journal).toMatchObject({ rolledForward: [], discarded: [orphan] });
+    const after = await cliJson(["info", store]);
+    expect(after.json.journal).toMatchObject({ pending: 0, entries: [], keys: [] });
+    const clean = await cliJson(["verify", store]);
+    expect(clean.json).toMatchObject({ ok: true, damage: [], journal: { pending: 0 }, tempFiles: 0 });
+  }, 180_000); // 14 CLI processes, each starting through tsx: slow on a loaded 2-core machine
 
   it("stress with file locks: 2 processes, 0 torn reads and 0 lost increments", async () => {
     const run = await cliJson([

@@ -1,13 +1,16 @@
 /** `zarr-tx info`: metadata, stored chunks and bytes, lock file, pending journal entries, temp files. */
 import { existsSync } from "node:fs";
 import { normalizePath, open, type ZarrTxArray } from "../../array/array.js";
+import { arrayObjects, chunkGrid, findNodes, journalKeys } from "../../array/inspect.js";
+import { listEntries, ownerOf } from "../../array/journal.js";
 import { mapLimit } from "../../array/transaction.js";
+import { isZarrTxError } from "../../errors.js";
 import { FileSynchronizer } from "../../index.js";
 import type { AbsolutePath, Store } from "../../store/types.js";
 import { lockScope } from "../../sync/keys.js";
 import { EXIT, stringOption } from "../args.js";
 import { type Command, STORE_OPTIONS } from "../command.js";
-import { arrayObjects, chunkGrid, findNodes, findTempFiles, journalKeys, objectSize } from "../inspect.js";
+import { findTempFiles, objectSize } from "../inspect.js";
 import { formatBytes, type Output, table, toJson } from "../output.js";
 import { openStore } from "../stores.js";
 
@@ -127,8 +130,10 @@ export const command: Command = {
     "Without --path, describes every array in the store (and lists its groups). Reads only; takes no " +
       "locks, so a concurrent writer may change the counts while they are taken.",
     "The lock file is where the file synchronizer (--sync file) keeps the array's locks: one byte per " +
-      "chunk or shard. Journal entries (under .zarr-tx/journal/) would be transactions that a crash " +
-      "interrupted; this version writes none. Temp files are interrupted writes (see zarr-tx recover).",
+      "chunk or shard. Journal entries (under .zarr-tx/journal/) are multi-chunk transactions being " +
+      "applied now, or interrupted by a crash: committed ones are rolled forward and uncommitted ones " +
+      "discarded by zarr-tx recover, or by the next transaction on their chunks. Temp files are " +
+      "interrupted writes (see zarr-tx recover).",
   ],
   options: {
     ...STORE_OPTIONS,
@@ -157,7 +162,7 @@ export const command: Command = {
     const lockDir = stringOption(args, "lock-dir");
     const arrays: ArrayInfo[] = [];
     for (const path of targets) arrays.push(await describeArray(store, path, keys, nodePaths, lockDir, out));
-    const journal = journalKeys(keys);
+    const journal = await describeJournal(store, keys);
     const temps = await findTempFiles(store);
     const groups = nodes.filter((n) => n.kind === "group").map((n) => n.path);
 
@@ -170,9 +175,17 @@ export const command: Command = {
     for (const info of arrays) lines.push("", ...humanArray(info));
     lines.push("");
     lines.push(
-      journal.length === 0
+      journal.entries.length === 0 && journal.error === null
         ? "journal: no pending entries"
-        : `journal: ${journal.length} pending key(s) under .zarr-tx/journal/ — run zarr-tx recover`,
+        : `journal: ${journal.entries.length} pending entr${journal.entries.length === 1 ? "y" : "ies"} under ` +
+            ".zarr-tx/journal/ — zarr-tx recover applies or discards them",
+      ...journal.entries.map(
+        (e) =>
+          `  ${e.txid}: ${e.state === "commit" ? `committed, ${e.targets.length} object(s) to apply` : e.state === "abort" ? "aborted, to discard" : "no commit record (being written, or to discard)"}` +
+          (e.writerPid === null ? "" : `, writer pid ${e.writerPid}`) +
+          (e.ageSeconds === null ? "" : `, ${e.ageSeconds} s old`),
+      ),
+      ...(journal.error === null ? [] : [`  damaged: ${journal.error}`]),
     );
     if (temps.length > 0)
       lines.push(
@@ -184,7 +197,12 @@ export const command: Command = {
       arrays,
       groups,
       brokenMetadata: broken,
-      journal: { pending: journal.length, keys: journal },
+      journal: {
+        pending: journal.entries.length,
+        entries: journal.entries,
+        keys: journal.keys,
+        error: journal.error,
+      },
       tempFiles: temps.map((t) => ({
         file: t.file,
         pid: t.pid ?? null,
@@ -194,3 +212,40 @@ export const command: Command = {
     return EXIT.ok;
   },
 };
+
+/** One pending journal entry, as `info` reports it. */
+interface JournalInfo {
+  readonly txid: string;
+  /** "commit": to roll forward; "abort" or "none" (no record): to discard once its writer is gone. */
+  readonly state: "commit" | "abort" | "none";
+  /** The keys a committed entry rewrites. */
+  readonly targets: readonly string[];
+  /** The writer's pid and the entry's age, from its txid (null when the txid is not zarr-tx's). */
+  readonly writerPid: number | null;
+  readonly ageSeconds: number | null;
+}
+
+/** The store's pending journal entries, read with `listJournalEntries`; a damaged record is reported. */
+async function describeJournal(
+  store: Store,
+  keys: readonly AbsolutePath[],
+): Promise<{ entries: JournalInfo[]; keys: AbsolutePath[]; error: string | null }> {
+  const journal = journalKeys(keys);
+  if (journal.length === 0) return { entries: [], keys: journal, error: null };
+  try {
+    const entries = (await listEntries(store)).map((entry): JournalInfo => {
+      const owner = ownerOf(entry.txid);
+      return {
+        txid: entry.txid,
+        state: entry.record?.state ?? "none",
+        targets: entry.record?.state === "commit" ? entry.record.targets.map((t) => t.key) : [],
+        writerPid: owner?.pid ?? null,
+        ageSeconds: owner === undefined ? null : Math.round((Date.now() - owner.createdAtMs) / 1000),
+      };
+    });
+    return { entries, keys: journal, error: null };
+  } catch (error) {
+    if (!isZarrTxError(error, "ERR_CORRUPT_JOURNAL")) throw error;
+    return { entries: [], keys: journal, error: error.message };
+  }
+}
