@@ -38,6 +38,11 @@
  *    records the fence so that later fences of every master are larger. Then the local lease is freed.
  *    It is idempotent.
  *
+ * Journal marks (`markJournal`/`clearJournal`, for stores where listing the journal costs a request):
+ * a mark is a Redis key without TTL per exclusive lock key, written to every reachable master (at least
+ * a majority) and deleted only by `clearJournal`. ACQUIRE reports in its grant whether any key of the set
+ * carries one, so `journalHint` costs nothing extra; any granting master's mark makes the hint "marked".
+ *
  * Fencing tokens are hybrid logical clocks: a master issues max(last fence + 1, its clock in
  * microseconds), and every release raises each master's last fence to the lease's fence. Successive
  * holders of a key therefore get increasing fences even though two leases are granted by different
@@ -68,6 +73,8 @@ import type { AcquireOptions, Lease, LockMode, LockSet, Synchronizer } from "./t
 //   base..':s'  sorted set: shared owners' tokens scored by their expiry (server ms); the key itself
 //               expires no earlier than its longest-lived member, so crashed owners leave nothing behind
 //   base..':w'  hash: intents of waiting requests, token -> "<priority>:<x|s>:<expiry ms>"
+//   base..':j'  string, no TTL: the journal mark (`Lease.markJournal`): a holder of the key may have left
+//               a journal entry naming it; deleted by `clearJournal`, never by RELEASE or expiry
 // The suffix's last letter tells the kinds apart, so two lock keys never share a Redis key. `modes` is
 // one letter per lock key: 'x' exclusive, 's' shared. No script can fail halfway (a Lua error would
 // leave partial writes): every argument is produced by this module and checked before the first write.
@@ -181,6 +188,10 @@ for i = 2, n do
   end
   if withIntents[i] then redis.call('HDEL', base .. ':w', token) end
 end
+-- Journal marks of any key of the set: one EXISTS, so the hint costs no extra round trip.
+local marks = {}
+for i = 2, n do marks[#marks + 1] = KEYS[i] .. ':j' end
+if batched('EXISTS', marks) > 0 then return fenceText .. 'm' end
 return fenceText
 `;
 
@@ -270,6 +281,32 @@ end
 return held
 `;
 
+/** Sets the journal mark (no TTL) of every exclusive key of the set: ARGV[1] token, ARGV[2] modes. */
+const MARK_LUA = `
+local token = ARGV[1]
+local modes = ARGV[2]
+local marked = 0
+for i = 2, #KEYS do
+  if string.byte(modes, i - 1) == 120 then
+    redis.call('SET', KEYS[i] .. ':j', token)
+    marked = marked + 1
+  end
+end
+return marked
+`;
+
+/** Deletes the journal mark of every exclusive key of the set, whoever set it: ARGV[2] modes. */
+const CLEAR_LUA = `
+local modes = ARGV[2]
+${BATCHED_LUA}
+local names = {}
+for i = 2, #KEYS do
+  if string.byte(modes, i - 1) == 120 then names[#names + 1] = KEYS[i] .. ':j' end
+end
+if #names > 0 then batched('DEL', names) end
+return 1
+`;
+
 interface Script {
   readonly name: string;
   readonly source: string;
@@ -285,6 +322,8 @@ const ACQUIRE = script("acquire", ACQUIRE_LUA);
 const INTEND = script("intend", INTEND_LUA);
 const RELEASE = script("release", RELEASE_LUA);
 const EXTEND = script("extend", EXTEND_LUA);
+const MARK = script("mark", MARK_LUA);
+const CLEAR = script("clear", CLEAR_LUA);
 
 // ---------------------------------------------------------------------------------------------------
 // Options
@@ -579,6 +618,8 @@ const NOT_YET_PROMISE: Promise<typeof NOT_YET> = Promise.resolve(NOT_YET);
 /** What a successful acquisition hands to its lease. */
 interface Grant {
   readonly fence: bigint;
+  /** A granting master reported a journal mark on some key of the set (see `Lease.journalHint`). */
+  readonly marked: boolean;
   readonly monoDeadline: number;
   readonly wallDeadline: number;
 }
@@ -863,10 +904,15 @@ class Core {
       let refused = 0;
       let unsure = 0;
       let fence = 0n;
+      let marked = false;
       for (const outcome of outcomes) {
         if (isGrant(outcome)) {
           granted++;
-          const value = BigInt(outcome.value);
+          // "<fence>" or "<fence>m": the granting master holds a journal mark on some key of the set.
+          const text = outcome.value;
+          const hasMark = text.endsWith("m");
+          if (hasMark) marked = true;
+          const value = BigInt(hasMark ? text.slice(0, -1) : text);
           if (value > fence) fence = value;
         } else if (outcome.kind === "reply") {
           refused++;
@@ -895,7 +941,10 @@ class Core {
           if (this.closed) throw synchronizerClosedError(settings.name);
           throw lockAbortedError(request.set.keys, signal?.reason);
         }
-        return { fence, monoDeadline: attemptStart + validFor, wallDeadline: wallStart + validFor };
+        // Marks are written to every reachable master (at least a majority) and this grant came from a
+        // majority, so the two share a master: a mark that exists is seen here (unless a master restarted
+        // empty since; see docs/redis-synchronizer.md).
+        return { fence, marked, monoDeadline: attemptStart + validFor, wallDeadline: wallStart + validFor };
       }
       if (willRetry && unsure > 0) intents = true;
       // Failed: free what this attempt may have taken before trying again (a late grant too: RELEASE
@@ -946,7 +995,10 @@ class Core {
   }
 }
 
-/** An ACQUIRE reply that granted the lock: the fence, as a decimal string (a refusal is the integer 0). */
+/**
+ * An ACQUIRE reply that granted the lock: the fence as a decimal string, with "m" appended when a key
+ * carries a journal mark (a refusal is the integer 0).
+ */
 function isGrant(outcome: Outcome): outcome is { readonly kind: "reply"; readonly value: string } {
   return outcome.kind === "reply" && typeof outcome.value === "string";
 }
@@ -968,6 +1020,24 @@ export interface RedisLease extends Lease {
   /** The fencing token: larger than any earlier holder's of these keys; undefined for the empty set. */
   readonly fence: bigint | undefined;
   /**
+   * "marked" when a granting master holds a journal mark on any key of the lease (set by `markJournal`
+   * of an earlier holder and not cleared: it may have crashed with a journal entry naming the key), else
+   * "clean". Checked inside the ACQUIRE script, so it costs no extra round trip.
+   */
+  readonly journalHint: "clean" | "marked";
+  /**
+   * Sets a mark without TTL on each exclusive key of the lease, on every reachable master (at least a
+   * majority). It outlives release, expiry and a crash of this process. Throws `LeaseLostError` when the
+   * lease is no longer held, `LockError` `ERR_QUORUM_UNAVAILABLE` when fewer than a majority took it.
+   */
+  markJournal(): Promise<void>;
+  /**
+   * Deletes the mark of each exclusive key of the lease (whoever set it), on every reachable master.
+   * Call it once no pending journal entry names these keys. Never rejects: a mark left on a master that
+   * did not answer only makes a later holder look at the journal.
+   */
+  clearJournal(): Promise<void>;
+  /**
    * Renews the lease on a majority of masters for another TTL. Throws `LeaseLostError` if it was lost
    * or cannot be renewed before its deadline; the signal is then aborted too. Extending a released lease
    * throws `LeaseLostError` as well.
@@ -983,6 +1053,7 @@ class RedisLeaseImpl implements RedisLease {
   readonly keys: readonly string[];
   readonly mode: LockMode;
   readonly fence: bigint | undefined;
+  readonly journalHint: "clean" | "marked";
   readonly #modes: readonly LockMode[];
   readonly #forget: (lease: RedisLeaseImpl) => void;
   readonly #core: Core;
@@ -1013,6 +1084,8 @@ class RedisLeaseImpl implements RedisLease {
     this.#local = local;
     this.#request = request;
     this.fence = grant?.fence;
+    // The empty set names no key, so no entry can concern it.
+    this.journalHint = grant?.marked === true ? "marked" : "clean";
     this.#monoDeadline = grant?.monoDeadline ?? Infinity;
     this.#wallDeadline = grant?.wallDeadline ?? Infinity;
     if (grant !== undefined) this.#schedule();
@@ -1044,6 +1117,50 @@ class RedisLeaseImpl implements RedisLease {
     throw reason instanceof LeaseLostError
       ? reason
       : new LeaseLostError(`the lease on ${describeKeys(this.keys)} was released; it cannot be extended`);
+  }
+
+  async markJournal(): Promise<void> {
+    const request = this.#request;
+    if (request === undefined || !request.modes.includes("x")) return;
+    if (this.#state !== HELD || this.#expired()) {
+      if (this.#state === HELD) this.#lose(this.#expiredMessage());
+      const reason = this.#controller.signal.reason;
+      throw reason instanceof LeaseLostError
+        ? reason
+        : new LeaseLostError(
+            `the lease on ${describeKeys(this.keys)} was released; it cannot mark a journal`,
+          );
+    }
+    const core = this.#core;
+    // Every reachable master, not just a majority: the more masters carry the mark, the fewer restarts
+    // without persistence can lose it.
+    const outcomes = await core.ask(
+      MARK,
+      request.keys.length,
+      [...request.keys, request.token, request.modes],
+      core.settings.masterTimeoutMs,
+    );
+    const marked = outcomes.filter((o) => o.kind === "reply").length;
+    if (marked < core.quorum) {
+      throw new LockError(
+        "ERR_QUORUM_UNAVAILABLE",
+        `could not mark the journal of ${describeKeys(this.keys)} on a majority (${core.quorum} of ` +
+          `${core.masters.length}) of the Redis masters: ${core.describeFailures(outcomes)}. Nothing was ` +
+          "written to the store; retry when the masters are back.",
+      );
+    }
+  }
+
+  async clearJournal(): Promise<void> {
+    const request = this.#request;
+    if (request === undefined || !request.modes.includes("x")) return;
+    // Best effort on every master: a mark left behind only makes a later holder list the journal.
+    await this.#core.ask(
+      CLEAR,
+      request.keys.length,
+      [...request.keys, request.token, request.modes],
+      this.#core.settings.masterTimeoutMs,
+    );
   }
 
   /** Called by `close()`: the lease is lost (signal aborted) and released in Redis. */
