@@ -30,6 +30,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { crc32c } from "../codecs/index.js";
+import { forEachLimit } from "../concurrency.js";
 import { isZarrTxError, LeaseLostError, StoreError } from "../errors.js";
 import type { AbsolutePath, KeyValue, Store, WriteCondition } from "../store/types.js";
 import type { Lease } from "../sync/types.js";
@@ -85,8 +86,10 @@ export interface JournalEntry {
   readonly txid: string;
   /** Keys of the entry's objects (and of its record when it has one). */
   readonly keys: readonly AbsolutePath[];
-  /** The record, or undefined when the writer never wrote it. */
+  /** The record, or undefined when the writer never wrote it (or was killed while writing it). */
   readonly record: JournalRecord | undefined;
+  /** True when a record exists but is incomplete (its writer was killed while writing it). */
+  readonly tornRecord?: boolean;
 }
 
 /** Who wrote an entry, from its txid: the writer's host (a hash of its name), pid and start time. */
@@ -318,8 +321,20 @@ async function applyEntry(
   const apply = async (batch: readonly TargetRecord[]): Promise<void> => {
     if (batch.length === 0) return;
     if (appliesByRename(store)) {
-      // A false (object already moved) means a recovery applied it for us: the target holds our bytes.
-      await store.rename!(batch.map((t) => ({ from: objectKeyOf(txid, t.object!), to: t.key })));
+      const moved = await store.rename!(
+        batch.map((t) => ({ from: objectKeyOf(txid, t.object!), to: t.key })),
+      );
+      // An object already gone: a recovery applied it (the target holds its bytes), or discarded the
+      // entry of a writer it took for dead (it does not).
+      const lost = batch.filter((_, i) => !moved[i]);
+      const mismatched = await Promise.all(lost.map(async (t) => !matchesObject(await store.get(t.key), t)));
+      if (mismatched.some(Boolean)) {
+        throw new LeaseLostError(
+          `a recovery discarded this transaction's journal entry ${txid} while it was applied (its writer ` +
+            "was taken for dead: raise recover's minAgeMs above your longest transaction); some of its " +
+            "objects may be applied and others not.",
+        );
+      }
       return;
     }
     await forEachLimit(batch, concurrency, async (t) => {
@@ -355,7 +370,9 @@ async function deleteEntry(
     crashPoint(`${phase}-partial`);
     await deleteKeys(store, keys.slice(1));
   }
-  await store.delete(recordKeyOf(txid));
+  // Lazily: a record that comes back after a crash finds every target applied (or since superseded,
+  // which reads as never durable): either way recovery applies nothing and deletes it again.
+  await store.delete(recordKeyOf(txid), { lazy: true });
 }
 
 /**
@@ -372,20 +389,40 @@ async function deleteKeys(store: Store, keys: readonly AbsolutePath[]): Promise<
   await forEachLimit(keys, 16, (key) => store.delete(key).catch(() => undefined));
 }
 
+// A record is its JSON followed by a line with the CRC32C of that JSON. On files the record is written in
+// place with O_EXCL, so a crash while writing it leaves a partial file: the checksum tells it from a
+// complete one, and a partial record is no commit.
+const CHECKSUM_LINE = "\n#crc32c=";
+
 function encodeRecord(record: JournalRecord): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(record));
+  const json = new TextEncoder().encode(JSON.stringify(record));
+  const trailer = new TextEncoder().encode(`${CHECKSUM_LINE}${crc32c(json).toString(16)}\n`);
+  const out = new Uint8Array(json.length + trailer.length);
+  out.set(json);
+  out.set(trailer, json.length);
+  return out;
 }
 
-function decodeRecord(key: AbsolutePath, bytes: Uint8Array): JournalRecord {
+/** The record, or "torn" when it was cut short by a crash while being written (no commit). */
+function decodeRecord(key: AbsolutePath, bytes: Uint8Array): JournalRecord | "torn" {
+  const text = new TextDecoder().decode(bytes);
+  const at = text.lastIndexOf(CHECKSUM_LINE);
+  if (at < 0 || !text.endsWith("\n")) return "torn";
+  const json = text.slice(0, at);
+  const sum = text.slice(at + CHECKSUM_LINE.length, -1);
+  if (crc32c(new TextEncoder().encode(json)).toString(16) !== sum) return "torn";
   let doc: unknown;
   try {
-    doc = JSON.parse(new TextDecoder().decode(bytes));
+    doc = JSON.parse(json);
   } catch (cause) {
-    throw corruptRecord(key, "it is not JSON", cause);
+    throw corruptRecord(key, "its checksum is right but it is not JSON", cause);
   }
   const record = doc as Partial<JournalRecord> | null;
   if (record?.zarrTxJournal !== FORMAT_VERSION) {
-    throw corruptRecord(key, `its format ${JSON.stringify(record?.zarrTxJournal)} is not ${FORMAT_VERSION}`);
+    throw corruptRecord(
+      key,
+      `its format ${JSON.stringify(record?.zarrTxJournal)} is not ${FORMAT_VERSION}; a newer zarr-tx wrote it?`,
+    );
   }
   if (record.state === "abort") return record as JournalRecord;
   if (record.state !== "commit" || !Array.isArray(record.targets)) {
@@ -424,11 +461,14 @@ export async function listEntries(store: Store): Promise<JournalEntry[]> {
   for (const [txid, group] of groups) {
     const recordKey = recordKeyOf(txid);
     let record: JournalRecord | undefined;
+    let tornRecord = false;
     if (group.includes(recordKey)) {
       const bytes = await store.get(recordKey);
-      if (bytes) record = decodeRecord(recordKey, bytes);
+      const decoded = bytes && decodeRecord(recordKey, bytes);
+      if (decoded === "torn") tornRecord = true;
+      else record = decoded;
     }
-    entries.push({ txid, keys: group, record });
+    entries.push({ txid, keys: group, record, ...(tornRecord ? { tornRecord } : {}) });
   }
   return entries;
 }
@@ -509,7 +549,9 @@ async function claimAbort(store: Store, txid: string): Promise<JournalRecord> {
     if (!isConflict(error)) throw error;
     const bytes = await store.get(key);
     if (!bytes) return claimAbort(store, txid);
-    return decodeRecord(key, bytes);
+    const decoded = decodeRecord(key, bytes);
+    // A partial record of a writer cut short: an abort in effect.
+    return decoded === "torn" ? abort : decoded;
   }
 }
 
@@ -539,19 +581,10 @@ async function readVersioned(
   return value === undefined ? undefined : { value, version: null };
 }
 
-function matches(bytes: Uint8Array, t: TargetRecord): boolean {
-  return bytes.length === t.size && crc32c(bytes) === t.crc32c;
+function matchesObject(bytes: Uint8Array | undefined, t: TargetRecord): boolean {
+  return bytes !== undefined && matches(bytes, t);
 }
 
-/** Runs `fn` over `items`, at most `limit` at a time. */
-export async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+function matches(bytes: Uint8Array, t: TargetRecord): boolean {
+  return bytes.length === t.size && crc32c(bytes) === t.crc32c;
 }

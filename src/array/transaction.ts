@@ -23,6 +23,7 @@
  *    `fn` throws, nothing is written.
  * 8. Release the lease in `finally`, after every write has completed (the lock is the visibility barrier).
  */
+import { mapLimit } from "../concurrency.js";
 import {
   CorruptChunkError,
   isZarrTxError,
@@ -682,23 +683,7 @@ function views(
   };
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
+export { mapLimit };
 
 /**
  * Reads a selection under shared locks: a consistent snapshot of every chunk it touches.

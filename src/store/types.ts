@@ -51,6 +51,12 @@ export interface StoreGetOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Options of a delete. */
+export interface StoreDeleteOptions {
+  /** The deletion need not survive a crash once the call resolves (no directory fsync on files). */
+  readonly lazy?: boolean;
+}
+
 /** Bytes with the opaque version they were read at (an S3 ETag, a memory counter). */
 export interface VersionedValue {
   readonly value: Uint8Array;
@@ -85,7 +91,12 @@ export interface Store {
   get(key: AbsolutePath, options?: StoreGetOptions): Promise<Uint8Array | undefined>;
   getRange(key: AbsolutePath, range: RangeQuery, options?: StoreGetOptions): Promise<Uint8Array | undefined>;
   set(key: AbsolutePath, value: Uint8Array): Promise<void>;
-  delete(key: AbsolutePath): Promise<void>;
+  /**
+   * Removes `key`; a missing key is a no-op. With `{ lazy: true }` the removal need not be durable when
+   * the call resolves (the journal deletes applied records so: a record that comes back after a crash is
+   * recognised as applied). Stores that are always durable may ignore the option.
+   */
+  delete(key: AbsolutePath, options?: StoreDeleteOptions): Promise<void>;
   list(prefix: string): Promise<AbsolutePath[]>;
   /** With `capabilities.conditionalWrite`: the bytes and their version, or undefined when missing. */
   getVersioned?(key: AbsolutePath): Promise<VersionedValue | undefined>;
@@ -103,6 +114,8 @@ export interface Store {
    * Optional batch write for objects nobody reads until the call resolves (journal entries): each object
    * may be missing or partial after a crash before it resolves, and all are durable once it does. Stores
    * implement it when it is cheaper than one `set` each (files: one directory fsync for the batch).
+   * An `ifAbsent` entry is created only if its key is free (`ConflictError` otherwise, after the rest
+   * are written); it too may be partial after a crash before the call resolves.
    */
   setMany?(entries: readonly KeyValue[]): Promise<void>;
   /** With `capabilities.conditionalWrite`, optional: the version of `key` without its bytes (a HEAD). */
