@@ -164,6 +164,24 @@ describe("recovery of entries that are torn or abandoned", () => {
     expect(await journalKeys(store)).toEqual([]);
   });
 
+  it("create(overwrite) settles a dead writer's entry first, so the new array gets none of its data", async () => {
+    const store = await fsStore();
+    const array = await grid(store);
+    const viaBroken = await open(failing(store, "rename"), { synchronizer: array.synchronizer });
+    await set(viaBroken, null, 5).catch(() => undefined);
+    expect(await listJournalEntries(store)).toHaveLength(1);
+    const fresh = await create(store, {
+      shape: [4, 4],
+      chunkShape: [2, 2],
+      dtype: "int32",
+      fillValue: 0,
+      overwrite: true,
+      synchronizer: array.synchronizer,
+    });
+    expect(await values(fresh)).toEqual(new Array(16).fill(0));
+    expect(await journalKeys(store)).toEqual([]);
+  });
+
   it("a read-only store with a pending entry refuses to read the half-applied region", async () => {
     const store = await fsStore();
     const array = await grid(store);

@@ -14,6 +14,7 @@ import { InProcessSynchronizer } from "../sync/in-process.js";
 import { lockKey, lockScope, META_SLOT } from "../sync/keys.js";
 import type { Synchronizer } from "../sync/types.js";
 import { allocate, type DataType, type RawTypedArray, type Scalar, toUserScalar } from "./dtype.js";
+import { listEntries, recoverEntry } from "./journal.js";
 import {
   type ArrayMetadata,
   buildMetadata,
@@ -320,6 +321,14 @@ export async function create(store: Store, options: CreateOptions): Promise<Zarr
 
 async function deleteArrayObjects(store: Store, path: AbsolutePath): Promise<void> {
   const prefix = path === "/" ? "/" : `${path}/`;
+  // A dead writer's committed journal entry naming this array's chunks would otherwise be applied to the
+  // new array by the next transaction. Its writer is dead: a live one would hold the metadata lock
+  // shared, and we hold it exclusively. Roll such entries forward now, then delete as usual.
+  for (const entry of await listEntries(store)) {
+    if (entry.record?.state === "commit" && entry.record.targets.some((t) => t.key.startsWith(prefix))) {
+      await recoverEntry(store, entry);
+    }
+  }
   // zarr-tx's reserved files stay (the file synchronizer's `.zarr-tx/locks` is held by this very create):
   // a lock file deleted while in use splits its holders from everyone who opens the path later.
   for (const key of await store.list(prefix)) if (!key.includes("/.zarr-tx/")) await store.delete(key);
