@@ -229,6 +229,9 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
   // The SDK warns once per process that its 2027 releases will need Node 22; tests run on Node 20 on
   // purpose, and the warning would only clutter the output of every test and child process.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  // Tests pass credentials explicitly; should one ever fall through to the SDK's default chain, it must
+  // not probe the instance metadata address (traffic off this machine).
+  process.env.AWS_EC2_METADATA_DISABLED ??= "true";
   const fauxqs = await startFauxqs({ port: 0, logger: false, defaultRegion: "us-east-1" });
   const backendPort = fauxqs.port;
   const backendEndpoint = `http://127.0.0.1:${backendPort}`;

@@ -28,6 +28,21 @@ export interface Command {
   run(context: CommandContext): Promise<number>;
 }
 
+/** The options of s3:// stores (credentials come from the environment, never from the command line). */
+export const S3_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  endpoint: {
+    type: "string",
+    value: "URL",
+    help: "S3-compatible endpoint, for s3:// stores (implies --path-style)",
+  },
+  region: {
+    type: "string",
+    value: "REGION",
+    help: "the bucket's region, for s3:// stores (default: AWS_REGION)",
+  },
+  "path-style": { type: "boolean", help: "address s3:// buckets in the path, not the host name" },
+};
+
 /** The store options of commands that open a store. */
 export const STORE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   path: {
@@ -36,7 +51,7 @@ export const STORE_OPTIONS: Readonly<Record<string, OptionSpec>> = {
     value: "PATH",
     help: 'the array\'s path inside the store (default "/")',
   },
-  endpoint: { type: "string", value: "URL", help: "S3-compatible endpoint, for s3:// stores" },
+  ...S3_OPTIONS,
 };
 
 /** The `--path` option, or "/" (the store's root). */

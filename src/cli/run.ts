@@ -43,7 +43,8 @@ Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
 
 STORE is a filesystem path (data.zarr, /mnt/x.zarr), a file:// URL, or s3://bucket/prefix
-with --endpoint URL (the S3 store is not available yet: exit code 3).
+(--endpoint URL for S3-compatible services, --region; credentials from AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role, never from the command line).
 
 Synchronizers (--sync, for commands that read or write through transactions):
   inprocess  default; isolates the transactions of this one command only
@@ -60,7 +61,7 @@ Exit codes:
        increment, recover found journal entries it cannot apply
   2    bad arguments: unknown command or option, malformed value, a selection or value that
        does not fit the array
-  3    not available: s3:// stores, the Redis synchronizer without its module, file locks on
+  3    not available: the Redis synchronizer without its module, file locks on
        an unsupported platform
   130  interrupted (Ctrl-C)
 `;

@@ -11,7 +11,7 @@
 import { open } from "../array/array.js";
 import { onTransaction } from "../array/metrics.js";
 import { isZarrTxError } from "../errors.js";
-import { openStore } from "./stores.js";
+import { openStore, type S3CliOptions } from "./stores.js";
 import { createSynchronizer, type SyncConfig } from "./synchronizers.js";
 import {
   counterRegion,
@@ -31,7 +31,8 @@ export type Workload = "both" | "diagonal" | "counter";
 export interface WorkerConfig {
   readonly index: number;
   readonly store: string;
-  readonly endpoint?: string;
+  /** `--endpoint`, `--region`, `--path-style` of an s3:// store. */
+  readonly s3?: S3CliOptions;
   readonly sync: SyncConfig;
   readonly diagonalPath: string;
   readonly counterPath: string;
@@ -87,7 +88,7 @@ async function runWorker(
 ): Promise<WorkerResult> {
   const store = await openStore(config.store, {
     readOnly: false,
-    ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
+    ...config.s3,
   });
   const synchronizer = await createSynchronizer(config.sync);
   try {

@@ -97,7 +97,12 @@ interface S3ErrorInfo {
   readonly attempts: number;
   readonly requestId: string | undefined;
   readonly networkCode: string | undefined;
+  /** The message of an error raised in this process (no HTTP status: missing credentials or region). */
+  readonly localMessage?: string;
 }
+
+/** Anything shaped like an AWS access key id or a long secret-looking token. */
+const SECRET_LIKE = /\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b|[A-Za-z0-9/+=]{32,}/g;
 
 /**
  * The parts of an SDK error that are safe to show. SDK errors can carry the access key id and the string
@@ -110,6 +115,7 @@ function describeS3Error(error: unknown): S3ErrorInfo {
     code?: unknown;
     $metadata?: { httpStatusCode?: unknown; attempts?: unknown; requestId?: unknown };
     cause?: { code?: unknown };
+    message?: unknown;
   };
   const meta = e.$metadata ?? {};
   const networkCode =
@@ -121,6 +127,11 @@ function describeS3Error(error: unknown): S3ErrorInfo {
     requestId:
       typeof meta.requestId === "string" ? meta.requestId.replace(/[^\w.-]/g, "").slice(0, 64) : undefined,
     networkCode: networkCode?.replace(/[^\w.-]/g, "").slice(0, 32),
+    // A server's reply can echo credentials (SignatureDoesNotMatch), so only local errors keep their
+    // message: "Could not load credentials from any providers", "Region is missing". Redacted anyway.
+    ...(typeof meta.httpStatusCode !== "number" && networkCode === undefined && typeof e.message === "string"
+      ? { localMessage: e.message.replace(SECRET_LIKE, "***").slice(0, 300) }
+      : {}),
   };
 }
 
@@ -716,7 +727,8 @@ export class S3Store implements Store {
     const detail =
       `${info.name}${info.status === undefined ? "" : ` (HTTP ${info.status})`}` +
       `${info.networkCode === undefined ? "" : ` [${info.networkCode}]`}, after ${info.attempts} attempt(s)` +
-      `${info.requestId === undefined ? "" : `, request id ${info.requestId}`}`;
+      `${info.requestId === undefined ? "" : `, request id ${info.requestId}`}` +
+      `${info.localMessage === undefined ? "" : `: ${info.localMessage}`}`;
     // The cause is the safe summary, never the SDK error itself (see describeS3Error).
     const cause = { cause: { ...info } };
     if (this.#closed) {

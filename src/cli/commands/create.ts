@@ -14,7 +14,7 @@ import {
 } from "../args.js";
 import { COMPRESSOR_HELP, parseCompressor, v2Compressor, v3Codec } from "../codecs.js";
 import { arrayPathOf, type Command, STORE_OPTIONS } from "../command.js";
-import { openStore } from "../stores.js";
+import { openStore, s3OptionsOf } from "../stores.js";
 import { SYNC_OPTIONS, syncConfigOf, withSynchronizer } from "../synchronizers.js";
 
 function requiredString(args: ParsedArgs, name: string): string {
@@ -249,10 +249,9 @@ export const command: Command = {
   async run({ args, out }) {
     const options = createOptionsOf(args);
     const sync = syncConfigOf(args);
-    const endpoint = stringOption(args, "endpoint");
     const store = await openStore(args.positionals[0]!, {
       readOnly: false,
-      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...s3OptionsOf(args),
     });
     const array = await withSynchronizer(sync, (synchronizer) =>
       create(store, { ...options, synchronizer }),

@@ -9,7 +9,7 @@ import { arrayPathOf, type Command, STORE_OPTIONS } from "../command.js";
 import { encodeNpy } from "../npy.js";
 import { formatBytes, toJson } from "../output.js";
 import { formatSelection, parseSelection } from "../selection.js";
-import { openStore } from "../stores.js";
+import { openStore, s3OptionsOf } from "../stores.js";
 import { lockTimeoutOf, SYNC_OPTIONS, syncConfigOf, withSynchronizer } from "../synchronizers.js";
 import { cOrderData, formatNested, toNested } from "../values.js";
 
@@ -94,10 +94,9 @@ export const command: Command = {
     if (stringOption(args, "order") !== undefined && !npy)
       throw new UsageError("--order applies to .npy output (--out FILE.npy)");
     const maxElements = intOption(args, "max-elements", { min: 0, max: Number.MAX_SAFE_INTEGER }, 1_000_000);
-    const endpoint = stringOption(args, "endpoint");
     const store = await openStore(args.positionals[0]!, {
       readOnly: true,
-      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...s3OptionsOf(args),
     });
     return withSynchronizer(sync, async (synchronizer) => {
       const array = await open(store, { path: arrayPathOf(args), synchronizer });

@@ -12,7 +12,7 @@ import { EXIT, stringOption } from "../args.js";
 import { type Command, STORE_OPTIONS } from "../command.js";
 import { findTempFiles, objectSize } from "../inspect.js";
 import { formatBytes, type Output, table, toJson } from "../output.js";
-import { openStore } from "../stores.js";
+import { openStore, s3OptionsOf } from "../stores.js";
 
 /** What `info` reports about one array. */
 interface ArrayInfo {
@@ -146,10 +146,9 @@ export const command: Command = {
   positionals: { min: 1, max: 1 },
   examples: ["zarr-tx info data.zarr", "zarr-tx info data.zarr --path temps --json"],
   async run({ args, out }) {
-    const endpoint = stringOption(args, "endpoint");
     const store = await openStore(args.positionals[0]!, {
       readOnly: true,
-      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...s3OptionsOf(args),
     });
     const keys = await store.list("/");
     const { nodes, broken } = await findNodes(store, keys);

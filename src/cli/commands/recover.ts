@@ -6,7 +6,7 @@ import { recover } from "../../array/recovery.js";
 import type { Synchronizer } from "../../sync/types.js";
 import { EXIT, flag, numberOption, stringOption } from "../args.js";
 import { type Command, STORE_OPTIONS } from "../command.js";
-import { openStore } from "../stores.js";
+import { openStore, s3OptionsOf } from "../stores.js";
 import {
   createSynchronizer,
   describeSync,
@@ -61,7 +61,6 @@ export const command: Command = {
     "zarr-tx recover data.zarr --min-age 0 --json",
   ],
   async run({ args, out, signal }) {
-    const endpoint = stringOption(args, "endpoint");
     const dryRun = flag(args, "dry-run");
     const minAge = numberOption(args, "min-age", DEFAULT_MIN_AGE_SECONDS);
     const timeoutMs = lockTimeoutOf(args);
@@ -70,7 +69,7 @@ export const command: Command = {
     const explicitSync = stringOption(args, "sync") !== undefined || args.values.redis !== undefined;
     const syncConfig = syncConfigOf(args);
     const location = args.positionals[0]!;
-    const storeOptions = endpoint !== undefined ? { endpoint } : {};
+    const storeOptions = s3OptionsOf(args);
     // Opened read-only first: a missing root is an error, not a new empty store.
     let store = await openStore(location, { readOnly: true, ...storeOptions });
     if (!dryRun) store = await openStore(location, { readOnly: false, ...storeOptions });

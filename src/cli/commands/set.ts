@@ -9,7 +9,7 @@ import { EXIT, stringOption, UsageError } from "../args.js";
 import { arrayPathOf, type Command, STORE_OPTIONS } from "../command.js";
 import { decodeNpy } from "../npy.js";
 import { formatSelection, parseSelection } from "../selection.js";
-import { openStore } from "../stores.js";
+import { openStore, s3OptionsOf } from "../stores.js";
 import { lockTimeoutOf, SYNC_OPTIONS, syncConfigOf, withSynchronizer } from "../synchronizers.js";
 import { writeValueOf } from "../values.js";
 import { describeMetrics, measured, SEL_OPTION } from "./get.js";
@@ -96,10 +96,9 @@ export const command: Command = {
         ),
       };
     }
-    const endpoint = stringOption(args, "endpoint");
     const store = await openStore(args.positionals[0]!, {
       readOnly: false,
-      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...s3OptionsOf(args),
     });
     return withSynchronizer(sync, async (synchronizer) => {
       const array = await open(store, { path: arrayPathOf(args), synchronizer });

@@ -23,9 +23,9 @@ import {
   stringOption,
   UsageError,
 } from "../args.js";
-import type { Command } from "../command.js";
+import { type Command, S3_OPTIONS } from "../command.js";
 import type { Output } from "../output.js";
-import { openStore } from "../stores.js";
+import { openStore, s3OptionsOf } from "../stores.js";
 import type {
   FromWorker,
   ToWorker,
@@ -200,7 +200,7 @@ export const command: Command = {
     "The arrays are deleted afterwards unless --keep; arrays at --path not made by stress are never overwritten.",
   ],
   options: {
-    endpoint: { type: "string", value: "URL", help: "S3-compatible endpoint, for s3:// stores" },
+    ...S3_OPTIONS,
     path: {
       type: "string",
       short: "p",
@@ -237,7 +237,7 @@ export const command: Command = {
       throw new UsageError("--shape and --chunks need the same number (≥ 1) of dimensions");
     const seed = intOption(args, "seed", { min: 0, max: 2 ** 31 - 1 }, Math.floor(Math.random() * 2 ** 31));
     const lockTimeoutMs = lockTimeoutOf(args);
-    const endpoint = stringOption(args, "endpoint");
+    const s3 = s3OptionsOf(args);
     const group = normalizePath(stringOption(args, "path") ?? MARKER);
     const paths = [
       `${group === "/" ? "" : group}/diagonal`,
@@ -258,7 +258,7 @@ export const command: Command = {
     try {
       const store = await openStore(location, {
         readOnly: false,
-        ...(endpoint !== undefined ? { endpoint } : {}),
+        ...s3,
       });
       return await withSynchronizer(sync, async (synchronizer) => {
         await prepareArrays(store, synchronizer, paths, shape, chunks);
@@ -277,7 +277,7 @@ export const command: Command = {
               startWorker({
                 index,
                 store: location,
-                ...(endpoint !== undefined ? { endpoint } : {}),
+                s3,
                 sync,
                 diagonalPath: paths[0]!,
                 counterPath: paths[1]!,

@@ -2,7 +2,7 @@
 import { verify } from "../../array/verify.js";
 import { EXIT, stringOption } from "../args.js";
 import { type Command, STORE_OPTIONS } from "../command.js";
-import { openStore } from "../stores.js";
+import { openStore, s3OptionsOf } from "../stores.js";
 
 /** `zarr-tx verify`. */
 export const command: Command = {
@@ -26,13 +26,12 @@ export const command: Command = {
   positionals: { min: 1, max: 1 },
   examples: ["zarr-tx verify data.zarr", "zarr-tx verify data.zarr --path temps --json"],
   async run({ args, out, signal }) {
-    const endpoint = stringOption(args, "endpoint");
     const concurrencyText = stringOption(args, "concurrency");
     const concurrency =
       concurrencyText === undefined ? 8 : Math.max(1, Number.parseInt(concurrencyText, 10) || 8);
     const store = await openStore(args.positionals[0]!, {
       readOnly: true,
-      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...s3OptionsOf(args),
     });
     const path = stringOption(args, "path");
     const report = await verify(store, {
