@@ -55,7 +55,7 @@ import {
   resolveLockSet,
   synchronizerClosedError,
 } from "./in-process.js";
-import { META_SLOT, parseLockKey } from "./keys.js";
+import { META_SLOT, parseSlot } from "./keys.js";
 import type { AcquireOptions, Lease, LockMode, LockSet, Synchronizer } from "./types.js";
 
 /** Directory, inside an array's directory, that holds zarr-tx's reserved files. Zarr readers ignore it. */
@@ -497,40 +497,62 @@ export class FileSynchronizer implements Synchronizer {
    * different roots), and every process must agree on the order of the files themselves.
    */
   #plan(set: ResolvedLockSet): FilePlan[] {
-    const byPath = new Map<string, Map<number, boolean>>();
-    for (let i = 0; i < set.keys.length; i++) {
-      const key = set.keys[i]!;
-      const parsed = parseLockKey(key);
-      if (parsed === undefined) {
-        throw new InvalidArgumentError(
-          `lock key ${JSON.stringify(key)} was not built with lockKey(scope, slot): the ${NAME} needs ` +
-            "the slot (meta or a chunk index) to find its byte",
-        );
+    // One pass over the sorted keys. Consecutive keys of one scope (the common case: a transaction's
+    // chunks) reuse the scope's file without slicing or hashing the scope again, and since the slots of
+    // one scope sort numerically (zero-padded), their bytes arrive ascending and become runs on the fly.
+    const byPath = new Map<string, FileBytes>();
+    const { keys, modes } = set;
+    let i = 0;
+    while (i < keys.length) {
+      // The first key of a block: split it the slow way.
+      const key = keys[i]!;
+      const at = key.lastIndexOf("#");
+      const slot = at < 0 ? undefined : parseSlot(key, at + 1);
+      if (slot === undefined) throw badKey(key);
+      const bytes = this.#bytesOf(byPath, key.slice(0, at));
+      this.#addByte(bytes, key, slot, modes[i] === "exclusive");
+      // The keys that follow with the same "<scope>#" prefix form one block (the keys are sorted), found
+      // with O(log n) prefix tests. A key of the block whose slot parses needs no further check: its
+      // scope is this one. One that does not parse belongs to a longer scope ("<scope>#5#…") and starts
+      // a block of its own.
+      const prefix = key.slice(0, at + 1);
+      const end = prefixBlockEnd(keys, i, prefix);
+      for (i++; i < end; i++) {
+        const next = parseSlot(keys[i]!, prefix.length);
+        if (next === undefined) break;
+        this.#addByte(bytes, keys[i]!, next, modes[i] === "exclusive");
       }
-      const byte = parsed.slot === META_SLOT ? 0 : parsed.slot + 1;
-      if (byte >= GATE_BASE) {
-        throw new InvalidArgumentError(
-          `lock key ${JSON.stringify(key)}: chunk index ${parsed.slot} is beyond what the ${NAME} can lock (2^52 - 2)`,
-        );
-      }
-      const path = this.lockFileOf(parsed.scope);
-      let bytes = byPath.get(path);
-      if (bytes === undefined) {
-        bytes = new Map();
-        byPath.set(path, bytes);
-      }
-      bytes.set(byte, (bytes.get(byte) ?? false) || set.modes[i] === "exclusive");
     }
     const plan: FilePlan[] = [];
     for (const path of [...byPath.keys()].sort()) {
       const bytes = byPath.get(path)!;
       const runs =
         this.#granularity === "file"
-          ? [{ start: 0, length: 0, exclusive: [...bytes.values()].includes(true) }]
-          : toRuns(bytes);
+          ? [{ start: 0, length: 0, exclusive: bytes.anyExclusive }]
+          : bytes.runs();
       plan.push({ path, runs });
     }
     return plan;
+  }
+
+  #bytesOf(byPath: Map<string, FileBytes>, scope: string): FileBytes {
+    const path = this.lockFileOf(scope);
+    let bytes = byPath.get(path);
+    if (bytes === undefined) {
+      bytes = new FileBytes();
+      byPath.set(path, bytes);
+    }
+    return bytes;
+  }
+
+  #addByte(bytes: FileBytes, key: string, slot: number | typeof META_SLOT, exclusive: boolean): void {
+    const byte = slot === META_SLOT ? 0 : slot + 1;
+    if (byte >= GATE_BASE) {
+      throw new InvalidArgumentError(
+        `lock key ${JSON.stringify(key)}: chunk index ${slot} is beyond what the ${NAME} can lock (2^52 - 2)`,
+      );
+    }
+    bytes.add(byte, exclusive);
   }
 
   /** Opens one lock file for the attempt and takes all its runs (steps 3, 4 and 6). */
@@ -707,15 +729,107 @@ function arrayDirectory(scope: string): string | undefined {
   return join(root, ...segments);
 }
 
-/** Contiguous bytes wanted in one mode, as runs in byte order. */
-function toRuns(bytes: Map<number, boolean>): Run[] {
-  const runs: { start: number; length: number; exclusive: boolean }[] = [];
-  for (const byte of [...bytes.keys()].sort((x, y) => x - y)) {
-    const exclusive = bytes.get(byte)!;
-    const last = runs[runs.length - 1];
-    if (last !== undefined && last.exclusive === exclusive && last.start + last.length === byte)
-      last.length++;
-    else runs.push({ start: byte, length: 1, exclusive });
+/**
+ * The end (exclusive) of the block of sorted `keys` from `from` on that start with `prefix` (which
+ * `keys[from]` does): in sorted order, the keys with a common prefix are contiguous. Galloping, then
+ * binary search: O(log n) prefix tests instead of one per key.
+ */
+function prefixBlockEnd(keys: readonly string[], from: number, prefix: string): number {
+  let lo = from + 1;
+  let step = 1;
+  let hi = lo;
+  while (hi < keys.length && keys[hi]!.startsWith(prefix)) {
+    lo = hi + 1;
+    step *= 2;
+    hi = from + step;
   }
-  return runs;
+  hi = Math.min(hi, keys.length);
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]!.startsWith(prefix)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function badKey(key: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `lock key ${JSON.stringify(key)} was not built with lockKey(scope, slot): the ${NAME} needs ` +
+      "the slot (meta or a chunk index) to find its byte",
+  );
+}
+
+/**
+ * The bytes one lease wants in one lock file, with their modes, turned into runs: contiguous bytes
+ * wanted in one mode, in byte order. Bytes usually arrive ascending (sorted keys of one scope), except
+ * the metadata byte 0, whose key sorts last; they are then appended to runs directly. Anything else
+ * (two scopes naming one file, keys not built by `lockKey`) falls back to a sort. A byte added twice
+ * is exclusive if either time was.
+ */
+/** @internal Exported for tests. */
+export class FileBytes {
+  /** The metadata byte's mode, kept aside: its key (`#meta`) sorts after every chunk key. */
+  #meta: boolean | undefined;
+  #runs: Run[] = [];
+  /** Bytes that came out of order, sorted and merged in `runs()`. */
+  #unordered: { byte: number; exclusive: boolean }[] | undefined;
+  anyExclusive = false;
+
+  add(byte: number, exclusive: boolean): void {
+    if (exclusive) this.anyExclusive = true;
+    if (byte === 0) {
+      this.#meta = (this.#meta ?? false) || exclusive;
+      return;
+    }
+    if (this.#unordered !== undefined) {
+      this.#unordered.push({ byte, exclusive });
+      return;
+    }
+    const last = this.#runs[this.#runs.length - 1] as
+      | { start: number; length: number; exclusive: boolean }
+      | undefined;
+    if (last === undefined || byte >= last.start + last.length) {
+      if (last !== undefined && last.exclusive === exclusive && last.start + last.length === byte)
+        last.length++;
+      else this.#runs.push({ start: byte, length: 1, exclusive });
+      return;
+    }
+    // Out of order: keep everything as single bytes and sort at the end.
+    this.#unordered = [];
+    for (const run of this.#runs) {
+      for (let b = run.start; b < run.start + run.length; b++)
+        this.#unordered.push({ byte: b, exclusive: run.exclusive });
+    }
+    this.#runs = [];
+    this.#unordered.push({ byte, exclusive });
+  }
+
+  runs(): Run[] {
+    let runs = this.#runs;
+    if (this.#unordered !== undefined) {
+      const sorted = this.#unordered.sort((x, y) => x.byte - y.byte);
+      runs = [];
+      for (let i = 0; i < sorted.length; i++) {
+        let { byte, exclusive } = sorted[i]!;
+        while (i + 1 < sorted.length && sorted[i + 1]!.byte === byte) {
+          i++;
+          if (sorted[i]!.exclusive) exclusive = true;
+        }
+        const last = runs[runs.length - 1] as
+          | { start: number; length: number; exclusive: boolean }
+          | undefined;
+        if (last !== undefined && last.exclusive === exclusive && last.start + last.length === byte)
+          last.length++;
+        else runs.push({ start: byte, length: 1, exclusive });
+      }
+    }
+    if (this.#meta === undefined) return runs;
+    const first = runs[0] as { start: number; length: number; exclusive: boolean } | undefined;
+    if (first !== undefined && first.start === 1 && first.exclusive === this.#meta) {
+      first.start = 0;
+      first.length++;
+      return runs;
+    }
+    return [{ start: 0, length: 1, exclusive: this.#meta }, ...runs];
+  }
 }

