@@ -2,7 +2,9 @@
  * What the crash journal costs: latency and bytes written of 2- and 16-chunk transactions with the
  * journal (the default) and without it (`journal: false`: each chunk atomic, the set not crash-atomic),
  * side by side in one run, on a FileSystemStore with fsync on (durable, as in production) and off.
- * Also the cost of looking for pending entries, paid by every transaction on a filesystem store.
+ * Also the cost of looking for pending entries, paid by every transaction on a filesystem store, and
+ * the same comparison on S3 (the test harness's fauxqs server on loopback, RedisSynchronizer on one
+ * master) with S3 requests per transaction counted by operation.
  *
  *   npm run bench:journal [-- --quick] [-- --repeats N]
  *
@@ -23,6 +25,10 @@ import {
   set,
   slice,
 } from "../src/index.js";
+import { S3Store } from "../src/store/s3.js";
+import { RedisSynchronizer } from "../src/sync/redis.js";
+import { startRedisServers, stopRedisServers } from "../test/redis-harness.js";
+import { startS3Server } from "../test/s3-harness.js";
 import { alternate, compare, emit, note, parseArgs, round, stats } from "./lib.js";
 
 const args = parseArgs();
@@ -139,9 +145,65 @@ async function main(): Promise<void> {
         unit: "us",
       });
     }
+    await s3Journal();
     note({ bench: "journal", repeats });
   } finally {
     await rm(base, { recursive: true, force: true });
+  }
+}
+
+/** The same writes on S3 + Redis: latency, and requests per transaction by operation. */
+async function s3Journal(): Promise<void> {
+  if (!"journal: S3".includes(args.filter) && !args.filter.includes("S3")) return;
+  const server = await startS3Server();
+  const redis = await startRedisServers(1);
+  const synchronizer = new RedisSynchronizer({ masters: redis.map((r) => r.url) });
+  try {
+    const store = new S3Store({
+      bucket: server.createBucket(),
+      prefix: "bench",
+      config: server.clientConfig(),
+    });
+    const s3Repeats = Math.max(5, Math.round(repeats / 3));
+    for (const chunks of [2, 16]) {
+      const workload = `journal: ${chunks}-chunk write, S3 + Redis`;
+      const array = await create(store, {
+        path: `/a${chunks}`,
+        shape: [256, 256],
+        chunkShape: [64, 64],
+        dtype: "float32",
+        codecs: [],
+        synchronizer,
+      });
+      const selection = chunks === 2 ? [slice(0, 64), slice(0, 128)] : [slice(0, 256), slice(0, 256)];
+      let value = 0;
+      const requests: Record<string, Record<string, number>> = {};
+      const sides = [
+        { label: "direct", journal: false },
+        { label: "journal", journal: true },
+      ].map(({ label, journal }) => ({
+        label,
+        run: async () => {
+          server.resetCounts();
+          await set(array, selection, ++value, { journal });
+          requests[label] = { total: server.total(), ...server.counts() };
+        },
+      }));
+      const times = await alternate(sides, s3Repeats);
+      for (const line of compare(workload, "ms", "direct", times, {
+        p99: true,
+        extra: {
+          direct: { requestsPerTx: requests.direct },
+          journal: { requestsPerTx: requests.journal },
+        },
+      })) {
+        emit(line);
+      }
+    }
+  } finally {
+    await synchronizer.close();
+    await stopRedisServers(redis);
+    await server.stop();
   }
 }
 

@@ -186,9 +186,13 @@ async function attempts<T>(
 async function recoverPending(store: Store, lease: Lease, recoveryKeys: Set<string>): Promise<boolean> {
   if (!store.capabilities.cheapList && lease.journalHint === "clean") return true;
   const entries = await listEntries(store);
-  if (entries.length === 0) return true;
   const mine = entries.filter((e) => lockKeysOf(e).some((k) => lease.modeOf(k) !== undefined));
-  if (mine.length === 0) return true;
+  if (mine.length === 0) {
+    // A mark with no entry behind it (a writer that failed before its commit point, or one whose entry
+    // a recovery settled): clear it, so that later holders of these keys skip the listing again.
+    if (lease.journalHint === "marked" && lease.clearJournal) await lease.clearJournal();
+    return true;
+  }
   let complete = true;
   for (const entry of mine) {
     for (const key of lockKeysOf(entry)) {
@@ -208,6 +212,7 @@ async function recoverPending(store: Store, lease: Lease, recoveryKeys: Set<stri
     );
   }
   for (const entry of mine) await recoverEntry(store, entry);
+  if (lease.journalHint === "marked" && lease.clearJournal) await lease.clearJournal();
   return true;
 }
 
