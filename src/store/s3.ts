@@ -270,6 +270,8 @@ export class S3Store implements Store {
   readonly #concurrency: number;
   readonly #pageSize: number;
   #closed = false;
+  /** HeadBucket answered once: a bare 404 of a HEAD then means a missing key. */
+  #bucketSeen = false;
 
   /**
    * @throws {InvalidArgumentError} for a bad bucket name or prefix, both or neither of `client` and
@@ -709,10 +711,15 @@ export class S3Store implements Store {
     throw new ConflictError(key, conflictMessage(key, condition));
   }
 
-  /** Throws `ERR_STORE_NOT_FOUND` when the bucket is missing; used to read a bare 404. */
+  /**
+   * Throws `ERR_STORE_NOT_FOUND` when the bucket is missing; used to read a bare 404. Asked once per
+   * store: a bucket that existed is taken to exist (were it deleted, the next GET or PUT would say so).
+   */
   async #assertBucket(key: string): Promise<void> {
+    if (this.#bucketSeen) return;
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      this.#bucketSeen = true;
     } catch (error) {
       const info = describeS3Error(error);
       if (info.status === 404) throw this.#error("head", key, error, { ...info, name: "NoSuchBucket" });
