@@ -1,0 +1,612 @@
+/**
+ * The machinery of the crash tests, store-generic (filesystem in test/crash.fs.test.ts, S3 in
+ * test/crash.s3.test.ts): it starts writer, reader, recoverer and locker processes
+ * (test/crash-child.ts), SIGKILLs them at random times or lets them kill themselves at a protocol step
+ * (`ZARR_TX_CRASH_AT`), recovers, and checks the outcome against the model of test/crash-model.ts.
+ *
+ * After every run it checks the four promises of the crash journal:
+ * - every transaction is all-or-nothing, none whose commit resolved is lost, readers saw no
+ *   half-applied transaction (the model);
+ * - every chunk decodes (`verify()` reports no damage);
+ * - no lock is stuck (a fresh process takes every chunk of the array exclusively within a timeout);
+ * - nothing is left over (no journal entry, no temp file, after `recover()`).
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { expect } from "vitest";
+import * as zarr from "zarrita";
+import {
+  type CreateOptions,
+  create,
+  get,
+  listJournalEntries,
+  type RecoveryReport,
+  recover,
+  type Store,
+  type Synchronizer,
+  slice,
+  verify,
+  type ZarrTxArray,
+} from "../src/index.js";
+import {
+  type CrashChildConfig,
+  cellsOf,
+  openStore,
+  openSynchronizer,
+  type Rect,
+  type StoreConfig,
+  type SyncConfig,
+  seededRandom,
+} from "./crash-child.js";
+import { History, parseReaderLogs, parseWriterLogs, type TxRecord } from "./crash-model.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "..");
+
+/**
+ * Node arguments that start the crash child and the CLI. `node --import tsx` costs ~0.5 s of CPU per
+ * process, and these tests start hundreds, so both are bundled once with esbuild (present through tsx
+ * and vitest) into node_modules/.cache, where their bare imports resolve: a child then starts in
+ * ~0.15 s. `splitting` keeps the dynamic imports (S3 SDK, Redis) out of the entry, so filesystem
+ * children never load them. Without esbuild, both run through tsx.
+ */
+export interface Bundles {
+  readonly child: string[];
+  readonly cli: string[];
+  /** Removes the bundles. */
+  dispose(): Promise<void>;
+}
+
+export async function buildBundles(): Promise<Bundles> {
+  const out = join(repo, "node_modules", ".cache", "zarr-tx-test", `crash-${process.pid}`);
+  try {
+    const { build } = await import("esbuild");
+    const common = {
+      bundle: true,
+      platform: "node" as const,
+      format: "esm" as const,
+      target: "node20",
+      packages: "external" as const,
+      splitting: true,
+      logLevel: "error" as const,
+    };
+    await build({ ...common, entryPoints: [join(here, "crash-child.ts")], outdir: join(out, "child") });
+    await build({ ...common, entryPoints: [join(repo, "src", "cli", "main.ts")], outdir: join(out, "cli") });
+    return {
+      child: [join(out, "child", "crash-child.js")],
+      cli: [join(out, "cli", "main.js")],
+      dispose: () => rm(out, { recursive: true, force: true }),
+    };
+  } catch {
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+    return {
+      child: ["--import", tsx, join(here, "crash-child.ts")],
+      cli: ["--import", tsx, join(repo, "src", "cli", "main.ts")],
+      dispose: () => rm(out, { recursive: true, force: true }),
+    };
+  }
+}
+
+type Message = Record<string, unknown> & { event: string };
+
+/** A child process and the JSON lines it prints. */
+export class Child {
+  readonly process: ChildProcessWithoutNullStreams;
+  readonly messages: Message[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  readonly #waiters: { event: string; resolve: (m: Message) => void }[] = [];
+  #stderr = "";
+
+  constructor(args: readonly string[], env?: Record<string, string>) {
+    this.process = spawn(process.execPath, args, {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
+    LIVE.add(this);
+    this.process.stderr.on("data", (chunk: Buffer) => {
+      this.#stderr += chunk.toString();
+    });
+    createInterface({ input: this.process.stdout }).on("line", (line) => {
+      let message: Message;
+      try {
+        message = JSON.parse(line) as Message;
+      } catch {
+        return;
+      }
+      this.messages.push(message);
+      for (const waiter of this.#waiters.filter((w) => w.event === message.event)) {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        waiter.resolve(message);
+      }
+    });
+    this.exited = new Promise((resolve) => {
+      this.process.on("exit", (code, signal) => {
+        LIVE.delete(this);
+        resolve({ code, signal, stderr: this.#stderr });
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.process.exitCode === null && this.process.signalCode === null;
+  }
+
+  /** The first message of this kind; rejects if the child exits without printing it. */
+  next(event: string): Promise<Message> {
+    const seen = this.messages.find((m) => m.event === event);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ event, resolve });
+      void this.exited.then(({ code, signal, stderr }) => {
+        const late = this.messages.find((m) => m.event === event);
+        if (late !== undefined) resolve(late);
+        else reject(new Error(`child exited (${code ?? signal}) before "${event}":\n${stderr}`));
+      });
+    });
+  }
+
+  /** SIGKILLs it; resolves true when this kill is what ended it (it was still running). */
+  async kill(): Promise<boolean> {
+    if (!this.running) return false;
+    this.process.kill("SIGKILL");
+    const { signal } = await this.exited;
+    return signal === "SIGKILL";
+  }
+}
+
+/** Children still running: a failed test must not leave processes behind (each is killed by its pid). */
+const LIVE = new Set<Child>();
+
+export function killAll(): void {
+  for (const child of LIVE) child.process.kill("SIGKILL");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** An array layout under test. Every variant is 2-D int32 with fill value 0. */
+export interface Variant {
+  readonly name: string;
+  readonly options: Omit<CreateOptions, "path">;
+}
+
+export const VARIANTS = {
+  /** v3, 8×8 chunks of 2×2, gzip: a chunk torn inside its file would not decode. */
+  v3: {
+    name: "v3",
+    options: {
+      shape: [16, 16],
+      chunkShape: [2, 2],
+      dtype: "int32",
+      fillValue: 0,
+      codecs: [{ name: "bytes" }, { name: "gzip", configuration: { level: 1 } }],
+    },
+  },
+  /** v2 as zarr-python 2 writes it (zlib), readable by zarr-python 2.13. */
+  v2: {
+    name: "v2",
+    options: {
+      zarrFormat: 2,
+      shape: [16, 16],
+      chunkShape: [2, 2],
+      dtype: "int32",
+      fillValue: 0,
+      compressor: { id: "zlib", level: 1 },
+      order: "C",
+    },
+  },
+  /** v3 sharded: 4×4 shards of 4×4 cells, inner chunks 2×2, crc32c index. The lock unit is the shard. */
+  sharded: {
+    name: "sharded",
+    options: {
+      shape: [16, 16],
+      chunkShape: [4, 4],
+      dtype: "int32",
+      fillValue: 0,
+      codecs: [
+        {
+          name: "sharding_indexed",
+          configuration: {
+            chunk_shape: [2, 2],
+            codecs: [{ name: "bytes" }],
+            index_codecs: [{ name: "bytes" }, { name: "crc32c" }],
+            index_location: "end",
+          },
+        },
+      ],
+    },
+  },
+} satisfies Record<string, Variant>;
+
+/** What a run did, for the test's log line. */
+export interface RunStats {
+  kills: number;
+  transactions: number;
+  committed: number;
+  inFlight: number;
+  inFlightCommitted: number;
+  snapshots: number;
+  recovered: { rolledForward: number; discarded: number; tempFiles: number };
+}
+
+/**
+ * One array under test, with the store and synchronizer every process of the test uses, and the logs
+ * of every writer and reader ever started on it.
+ */
+export class CrashRig {
+  readonly path = "/a";
+  readonly #logs: string;
+  #nextInstance = 1;
+  #store: Store | undefined;
+  #synchronizer: Synchronizer | undefined;
+  #array: ZarrTxArray | undefined;
+  kills = 0;
+
+  constructor(
+    readonly bundles: Bundles,
+    readonly storeConfig: StoreConfig,
+    readonly syncConfig: SyncConfig,
+    readonly variant: Variant,
+    readonly workDir: string,
+  ) {
+    this.#logs = join(workDir, "logs");
+  }
+
+  /** Creates the array (and the log directory), and opens it in this process. */
+  async setUp(): Promise<void> {
+    await mkdir(this.#logs, { recursive: true });
+    this.#store = await openStore(this.storeConfig);
+    this.#synchronizer = await openSynchronizer(this.syncConfig);
+    this.#array = await create(this.#store, {
+      ...this.variant.options,
+      path: this.path,
+      synchronizer: this.#synchronizer,
+    });
+  }
+
+  async tearDown(): Promise<void> {
+    await this.#synchronizer?.close();
+    const closable = this.#store as { close?: () => Promise<void> } | undefined;
+    await closable?.close?.();
+  }
+
+  get store(): Store {
+    return this.#store!;
+  }
+
+  get synchronizer(): Synchronizer {
+    return this.#synchronizer!;
+  }
+
+  /** The array opened in this (the test's) process, through the shared synchronizer. */
+  get array(): ZarrTxArray {
+    return this.#array!;
+  }
+
+  #spawn(config: CrashChildConfig, env?: Record<string, string>): Child {
+    return new Child([...this.bundles.child, JSON.stringify(config)], env);
+  }
+
+  #common() {
+    return { store: this.storeConfig, sync: this.syncConfig, path: this.path };
+  }
+
+  /** Starts a writer with a new instance number (so its values are its own). */
+  writer(
+    seed: number,
+    options: { env?: Record<string, string>; count?: number; first?: Rect } = {},
+  ): { child: Child; log: string; instance: number } {
+    const instance = this.#nextInstance++;
+    const log = join(this.#logs, `writer-${instance}.log`);
+    const child = this.#spawn(
+      {
+        ...this.#common(),
+        role: "writer",
+        instance,
+        seed,
+        log,
+        ...(options.count !== undefined ? { count: options.count } : {}),
+        ...(options.first !== undefined ? { first: options.first } : {}),
+      },
+      options.env,
+    );
+    return { child, log, instance };
+  }
+
+  reader(seed: number): Child {
+    return this.#spawn({
+      ...this.#common(),
+      role: "reader",
+      seed,
+      log: join(this.#logs, `reader-${seed}.log`),
+    });
+  }
+
+  /** Runs `recover()` in a child; with `crashAt`, the child must die there (SIGKILL). */
+  async recoverInChild(crashAt?: string): Promise<RecoveryReport | undefined> {
+    const child = this.#spawn(
+      { ...this.#common(), role: "recoverer" },
+      crashAt === undefined ? undefined : { ZARR_TX_CRASH_AT: crashAt },
+    );
+    const { code, signal, stderr } = await child.exited;
+    if (crashAt !== undefined) {
+      expect(signal, `recoverer armed with ${crashAt} should die there:\n${stderr}`).toBe("SIGKILL");
+      this.kills++;
+      return undefined;
+    }
+    expect(code, stderr).toBe(0);
+    return (child.messages.find((m) => m.event === "report") as unknown as { report: RecoveryReport }).report;
+  }
+
+  /** Every transaction the writers logged, and every snapshot the readers took. */
+  async logs(): Promise<{ txs: Map<number, TxRecord>; snapshots: ReturnType<typeof parseReaderLogs> }> {
+    const names = await readdir(this.#logs);
+    const read = (prefix: string) =>
+      Promise.all(
+        names.filter((n) => n.startsWith(prefix)).map((n) => readFile(join(this.#logs, n), "utf8")),
+      );
+    return { txs: parseWriterLogs(await read("writer-")), snapshots: parseReaderLogs(await read("reader-")) };
+  }
+
+  /** The cells of a rectangle, read through a zarr-tx transaction (which recovers what it touches first). */
+  async read(rect?: Rect): Promise<number[]> {
+    const selection = rect === undefined ? null : [slice(rect[0], rect[1]), slice(rect[2], rect[3])];
+    return cellsOf((await get(this.array, selection)) as never);
+  }
+
+  /** The cells of a rectangle as plain zarrita reads the stored objects: no locks, no recovery. */
+  async readPlain(rect: Rect): Promise<number[]> {
+    const location = zarr.root(this.store as never).resolve(this.path.slice(1));
+    const array =
+      this.variant.options.zarrFormat === 2
+        ? await zarr.open.v2(location, { kind: "array" })
+        : await zarr.open.v3(location, { kind: "array" });
+    const chunk = await zarr.get(array, [zarr.slice(rect[0], rect[1]), zarr.slice(rect[2], rect[3])]);
+    return cellsOf(chunk as never);
+  }
+
+  /** A `zarr-tx get` of a rectangle in another process (the CLI, through the same locks). */
+  async cliRead(location: string, extra: readonly string[], rect: Rect): Promise<number[] | undefined> {
+    const child = new Child([
+      ...this.bundles.cli,
+      "get",
+      location,
+      "-p",
+      this.path,
+      "--sel",
+      `${rect[0]}:${rect[1]},${rect[2]}:${rect[3]}`,
+      "--json",
+      ...extra,
+    ]);
+    let stdout = "";
+    child.process.stdout.on("data", (b: Buffer) => {
+      stdout += b.toString();
+    });
+    const { code, stderr } = await child.exited;
+    expect(code, `zarr-tx get failed:\n${stderr}`).toBe(0);
+    const json = JSON.parse(stdout) as { data: number[][] };
+    return json.data.flat();
+  }
+
+  /**
+   * Random kills: `writers` writer slots, each running a writer until it is SIGKILLed a random time (up
+   * to `maxDelayMs`) after its first commit, then starting a new one, until `kills` writers died that way.
+   * `readers` reader processes, and (with `cli`) `zarr-tx get` processes one after another, read random
+   * rectangles meanwhile. Returns the snapshots the CLI took (the readers log theirs).
+   */
+  async randomKills(options: {
+    writers: number;
+    readers: number;
+    kills: number;
+    seed: number;
+    maxDelayMs: number;
+    cli?: { location: string; extra: readonly string[]; reads: number };
+  }): Promise<{ rect: Rect; cells: number[] }[]> {
+    const random = seededRandom(options.seed);
+    const seed = () => Math.floor(random() * 2 ** 31);
+    let killed = 0;
+    const readers = Array.from({ length: options.readers }, () => this.reader(seed()));
+    let done = false;
+    const slot = async (): Promise<void> => {
+      while (killed < options.kills) {
+        const { child } = this.writer(seed());
+        // Mostly among warm transactions; one kill in four in the first one, which often recovers the
+        // entries of writers killed before (a crash inside recovery by a transaction).
+        await child.next(random() < 0.25 ? "ready" : "warm");
+        await sleep(random() * options.maxDelayMs);
+        if (!child.running) {
+          const { code, stderr } = await child.exited;
+          throw new Error(`a writer stopped on its own (exit ${code}):\n${stderr}`);
+        }
+        if (await child.kill()) killed++;
+      }
+    };
+    const cliSnapshots: { rect: Rect; cells: number[] }[] = [];
+    const cliLoop = async (): Promise<void> => {
+      if (options.cli === undefined) return;
+      const [rows, cols] = this.variant.options.shape as [number, number];
+      // One process at a time, a bounded number: each start costs a few hundred ms of CPU.
+      while (!done && cliSnapshots.length < options.cli.reads) {
+        const r0 = Math.floor(random() * rows);
+        const c0 = Math.floor(random() * cols);
+        const rect: Rect = [
+          r0,
+          r0 + 1 + Math.floor(random() * (rows - r0)),
+          c0,
+          c0 + 1 + Math.floor(random() * (cols - c0)),
+        ];
+        const cells = await this.cliRead(options.cli.location, options.cli.extra, rect);
+        if (cells !== undefined) cliSnapshots.push({ rect, cells });
+      }
+    };
+    const cli = cliLoop();
+    let failure: unknown;
+    try {
+      await Promise.all(Array.from({ length: options.writers }, slot));
+    } catch (error) {
+      failure = error;
+    }
+    done = true;
+    await cli;
+    for (const reader of readers) {
+      if (!reader.running) {
+        const { code, stderr } = await reader.exited;
+        failure ??= new Error(`a reader stopped on its own (exit ${code}):\n${stderr}`);
+      }
+      await reader.kill();
+    }
+    if (failure !== undefined) throw failure;
+    this.kills += killed;
+    return cliSnapshots;
+  }
+
+  /**
+   * Deterministic kills at protocol steps: for each `point@n`, a writer dies at its n-th transaction's
+   * `point`. Every point here comes after the commit record, so the victim must be rolled forward; a
+   * plain read of one cell of its rectangle, in this process, must do it by itself (the entry names
+   * chunks that read does not lock: the transaction plans again with them, exclusively).
+   */
+  async crashAtPoints(points: readonly string[], nths: readonly number[], seed: number): Promise<void> {
+    for (const point of points) {
+      for (const n of nths) {
+        const { child, log } = this.writer(seed + n, {
+          env: { ZARR_TX_CRASH_AT: `${point}@${n}` },
+          count: n + 3,
+        });
+        const { signal, stderr } = await child.exited;
+        expect(signal, `a writer armed with ${point}@${n} should die there:\n${stderr}`).toBe("SIGKILL");
+        this.kills++;
+        const victim = lastUnresolved(parseWriterLogs([await readFile(log, "utf8")]));
+        expect(victim, `${point}@${n}: the victim logged its begin`).toBeDefined();
+        const entries = await listJournalEntries(this.store);
+        expect(
+          entries.map((e) => e.record?.state),
+          `${point}@${n}: one committed entry`,
+        ).toEqual(["commit"]);
+        const [r0, , c0] = victim!.rect;
+        expect(await this.read([r0, r0 + 1, c0, c0 + 1]), `${point}@${n}: rolled forward by a read`).toEqual([
+          victim!.value,
+        ]);
+        expect(await listJournalEntries(this.store)).toEqual([]);
+        const cells = await this.read(victim!.rect);
+        expect(new Set(cells), `${point}@${n}: the whole rectangle`).toEqual(new Set([victim!.value]));
+      }
+    }
+  }
+
+  /**
+   * Kills recovery itself: a writer dies right after its commit record (nothing applied), then
+   * recoverer processes die one after another at each recovery step, then one finishes. Plain zarrita
+   * shows the array torn after the first (recovery applied one object of several), whole after the next.
+   * Then a writer dies while its own transaction recovers an entry; a read in this process finishes it.
+   */
+  async crashDuringRecovery(seed: number): Promise<void> {
+    const first = this.writer(seed, { env: { ZARR_TX_CRASH_AT: "journal-written" }, count: 3 });
+    expect((await first.child.exited).signal).toBe("SIGKILL");
+    this.kills++;
+    const victim = lastUnresolved(parseWriterLogs([await readFile(first.log, "utf8")]))!;
+    const size = (victim.rect[1] - victim.rect[0]) * (victim.rect[3] - victim.rect[2]);
+    const count = async () => (await this.readPlain(victim.rect)).filter((v) => v === victim.value).length;
+    expect(await count(), "nothing applied before recovery").toBe(0);
+    const [entry] = await listJournalEntries(this.store);
+
+    await this.recoverInChild("recovery-apply-partial");
+    const partial = await count();
+    expect(partial, "recovery killed after applying one object of several: torn on disk").toBeGreaterThan(0);
+    expect(partial).toBeLessThan(size);
+    await this.recoverInChild("recovery-applied");
+    expect(await count(), "recovery killed after applying everything").toBe(size);
+    expect((await listJournalEntries(this.store)).map((e) => e.txid)).toEqual([entry!.txid]);
+    await this.recoverInChild("recovery-cleanup-partial");
+    const report = await this.recoverInChild();
+    expect(report).toMatchObject({ rolledForward: [entry!.txid], discarded: [], inProgress: [] });
+    expect(await listJournalEntries(this.store)).toEqual([]);
+
+    // A transaction that dies while it recovers an entry on its way in.
+    const second = this.writer(seed + 1, { env: { ZARR_TX_CRASH_AT: "journal-written" }, count: 3 });
+    expect((await second.child.exited).signal).toBe("SIGKILL");
+    const pending = lastUnresolved(parseWriterLogs([await readFile(second.log, "utf8")]))!;
+    const third = this.writer(seed + 2, {
+      env: { ZARR_TX_CRASH_AT: "recovery-apply-partial" },
+      count: 2,
+      first: pending.rect,
+    });
+    const { signal, stderr } = await third.child.exited;
+    expect(signal, `the recovering writer should die in recovery:\n${stderr}`).toBe("SIGKILL");
+    this.kills += 2;
+    const [r0, , c0] = pending.rect;
+    expect(await this.read([r0, r0 + 1, c0, c0 + 1])).toEqual([pending.value]);
+    expect(new Set(await this.read(pending.rect))).toEqual(new Set([pending.value]));
+  }
+
+  /**
+   * Recovers (`recover()`, or first a plain whole-array read that recovers every committed entry by
+   * itself), then checks everything: leftovers, damage, stuck locks, and the model over the final
+   * array and every snapshot. Returns the run's numbers.
+   */
+  async recoverAndCheck(
+    mode: "recover" | "transaction",
+    extraSnapshots: readonly { rect: Rect; cells: number[] }[] = [],
+  ): Promise<RunStats> {
+    let report: RecoveryReport;
+    let rolledByReads = 0;
+    if (mode === "transaction") {
+      const before = (await listJournalEntries(this.store)).filter((e) => e.record?.state === "commit");
+      await this.read();
+      // Only entries without a commit record may remain: they name no chunk, and only recover() can tell
+      // that their writer is gone.
+      const left = await listJournalEntries(this.store);
+      expect(left.filter((e) => e.record !== undefined)).toEqual([]);
+      rolledByReads = before.length;
+      report = await recover(this.store, { synchronizer: this.synchronizer, minAgeMs: 0 });
+      expect(report.rolledForward, "the read rolled everything committed forward already").toEqual([]);
+    } else {
+      report = await recover(this.store, { synchronizer: this.synchronizer, minAgeMs: 0 });
+    }
+    expect(report.inProgress, "every writer is dead").toEqual([]);
+    expect(report.superseded).toEqual([]);
+    expect(report.tempFilesKept).toEqual([]);
+
+    const verified = await verify(this.store);
+    expect(verified.damage, "every chunk decodes").toEqual([]);
+    expect(verified.pendingJournal, "no journal entry left").toEqual([]);
+    expect(verified.tempFiles, "no temp file left").toEqual([]);
+    expect(verified.arrays.map((a) => a.path)).toEqual([this.path]);
+
+    // No lock is stuck: a fresh process takes every chunk exclusively (the timeout is only a bound for
+    // the failure case: the kernel, or Redis TTLs, free a dead holder's locks).
+    const locker = this.#spawn({ ...this.#common(), role: "locker", timeoutMs: 20_000 });
+    await locker.next("locked");
+
+    const { txs, snapshots } = await this.logs();
+    const history = new History(this.variant.options.shape as [number, number], txs, await this.read());
+    expect(history.problems).toEqual([]);
+    const all = [...snapshots, ...extraSnapshots];
+    for (const snapshot of all) expect(history.checkSnapshot(snapshot)).toEqual([]);
+    const inFlight = history.inFlight();
+    return {
+      kills: this.kills,
+      transactions: txs.size,
+      committed: history.committed.size,
+      inFlight: inFlight.total,
+      inFlightCommitted: inFlight.committed,
+      snapshots: all.length,
+      recovered: {
+        rolledForward: report.rolledForward.length + rolledByReads,
+        discarded: report.discarded.length,
+        tempFiles: report.tempFilesRemoved.length,
+      },
+    };
+  }
+}
+
+/** The last transaction of a log that began but never resolved: the one a crash cut. */
+function lastUnresolved(txs: ReadonlyMap<number, TxRecord>): TxRecord | undefined {
+  const unresolved = [...txs.values()].filter((t) => !t.resolved);
+  return unresolved[unresolved.length - 1];
+}
