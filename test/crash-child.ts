@@ -71,6 +71,8 @@ export type CrashChildConfig =
       readonly count?: number;
       /** The first transaction's rectangle (to aim at a pending journal entry). */
       readonly first?: Rect;
+      /** `journal: false` commits without the journal (to show what the oracle catches then). */
+      readonly journal?: boolean;
     })
   | (Common & { readonly role: "reader"; readonly seed: number; readonly log: string })
   | (Common & { readonly role: "recoverer" })
@@ -183,7 +185,7 @@ async function runWriter(
       const prev = cellsOf((await tx.get(array, selection)) as never);
       appendFileSync(config.log, `${JSON.stringify({ b: value, sel: rect, prev })}\n`);
       await tx.set(array, selection, value);
-    });
+    }, config.journal === false ? { journal: false } : {});
     appendFileSync(config.log, `${JSON.stringify({ c: value })}\n`);
     // The first transaction of a process is slow (cold code, lazy codec set-up); the test kills at a
     // random time after this, so that kills land among many warm, short transactions.

@@ -299,7 +299,7 @@ export class CrashRig {
   /** Starts a writer with a new instance number (so its values are its own). */
   writer(
     seed: number,
-    options: { env?: Record<string, string>; count?: number; first?: Rect } = {},
+    options: { env?: Record<string, string>; count?: number; first?: Rect; journal?: boolean } = {},
   ): { child: Child; log: string; instance: number } {
     const instance = this.#nextInstance++;
     const log = join(this.#logs, `writer-${instance}.log`);
@@ -312,6 +312,7 @@ export class CrashRig {
         log,
         ...(options.count !== undefined ? { count: options.count } : {}),
         ...(options.first !== undefined ? { first: options.first } : {}),
+        ...(options.journal !== undefined ? { journal: options.journal } : {}),
       },
       options.env,
     );
@@ -406,6 +407,8 @@ export class CrashRig {
     seed: number;
     maxDelayMs: number;
     cli?: { location: string; extra: readonly string[]; reads: number };
+    /** Writers commit without the journal (see `writer`). */
+    journal?: boolean;
   }): Promise<{ rect: Rect; cells: number[] }[]> {
     const random = seededRandom(options.seed);
     const seed = () => Math.floor(random() * 2 ** 31);
@@ -414,7 +417,7 @@ export class CrashRig {
     let done = false;
     const slot = async (): Promise<void> => {
       while (killed < options.kills) {
-        const { child } = this.writer(seed());
+        const { child } = this.writer(seed(), options.journal === false ? { journal: false } : {});
         // Mostly among warm transactions; one kill in four in the first one, which often recovers the
         // entries of writers killed before (a crash inside recovery by a transaction).
         await child.next(random() < 0.25 ? "ready" : "warm");
