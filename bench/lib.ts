@@ -7,7 +7,18 @@
  */
 
 /** Units of a line's `median`. Times: lower is better; rates: higher is better. */
-export type Unit = "ms" | "us" | "s" | "ops/s" | "writes/s" | "reads/s" | "tx/s" | "MB/s" | "count" | "bytes";
+export type Unit =
+  | "ms"
+  | "us"
+  | "s"
+  | "ops/s"
+  | "writes/s"
+  | "reads/s"
+  | "tx/s"
+  | "MB/s"
+  | "count"
+  | "bytes"
+  | "MiB";
 
 const RATE_UNITS: ReadonlySet<Unit> = new Set(["ops/s", "writes/s", "reads/s", "tx/s", "MB/s"]);
 

@@ -46,15 +46,21 @@ function heapAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-function timeSync(run: () => unknown, n: number): number[] {
-  const samples: number[] = [];
+/** Wall and CPU milliseconds of `n` runs (after one warm-up), each started on a collected heap. */
+function timeSync(run: () => unknown, n: number): { wall: number[]; cpu: number[] } {
+  const wall: number[] = [];
+  const cpu: number[] = [];
   run(); // warm-up
   for (let i = 0; i < n; i++) {
+    gc();
+    const c = process.cpuUsage();
     const t = performance.now();
     run();
-    samples.push(performance.now() - t);
+    wall.push(performance.now() - t);
+    const used = process.cpuUsage(c);
+    cpu.push((used.user + used.system) / 1000);
   }
-  return samples;
+  return { wall, cpu };
 }
 
 async function keysOfMillionChunks(): Promise<void> {
@@ -84,47 +90,59 @@ async function keysOfMillionChunks(): Promise<void> {
     "lock keys and store keys (touchedKeys)": () => touchedKeys(meta, "/temps", scope, null),
   };
   const samples: Record<string, number[]> = {};
-  for (const [variant, run] of Object.entries(variants)) samples[variant] = timeSync(run, repeats);
+  const cpu: Record<string, number> = {};
+  for (const [variant, run] of Object.entries(variants)) {
+    const t = timeSync(run, repeats);
+    samples[variant] = t.wall;
+    cpu[variant] = round(stats(t.cpu).median);
+  }
   const lines = compare(workload, "ms", "visit only (forEachTouchedChunk)", samples, {
-    p99: false,
-    extra: Object.fromEntries(Object.keys(variants).map((v) => [v, { chunks: count }])),
+    extra: Object.fromEntries(
+      Object.keys(variants).map((v) => [v, { chunks: count, cpu_median_ms: cpu[v] }]),
+    ),
   });
   for (const line of lines) {
+    // The goal is on what a transaction computes to lock a selection: its lock keys.
     const goal =
-      line.variant === "visit only (forEachTouchedChunk)"
-        ? {}
-        : { goal: "median < 500 ms", met: line.median < 500 };
+      line.variant === "lock keys (what a transaction plans)"
+        ? { goal: "median < 500 ms", met: line.median < 500 }
+        : {};
     emit({ ...line, ...goal });
   }
 
   // Memory: the same 10⁶-chunk selection (1000 × 1000 chunks) in ever larger arrays.
-  const memWorkload = "scale: heap growth of planning a 1e6-chunk selection vs array size";
-  for (const side of [100_000, 10_000_000, 1_000_000_000] as const) {
+  const memWorkload = "scale: heap of planning a 1e6-chunk selection vs array size";
+  for (const side of [100_000, 1_000_000, 10_000_000] as const) {
     const m = { ...meta, shape: [side, side] };
     const region = [slice(0, 100_000), slice(0, 100_000)];
     const s = normalizeSelection(region, m.shape);
-    const before = heapAfterGc();
+    let before = heapAfterGc();
     let visited = 0;
     forEachTouchedChunk(s, m.shape, m.chunkShape, () => {
       visited++;
     });
     const visitGrowth = heapAfterGc() - before;
-    const base = heapAfterGc();
-    const keys = touchedKeys(m, "/temps", scope, region);
-    const retained = heapAfterGc() - base;
+    before = heapAfterGc();
+    held = touchedKeys(m, "/temps", scope, region);
+    const retained = heapAfterGc() - before;
+    const keys = held.lockKeys.length;
+    held = undefined;
     emit({
       workload: memWorkload,
       variant: `array of ${(side * side).toExponential(0)} elements`,
       n: 1,
       median: round(retained / 2 ** 20, 4),
-      unit: "bytes",
-      unit_note: "median is MiB retained by the 1e6 lock + store keys",
+      unit: "MiB",
+      what: "heap retained by the 1e6 lock keys + 1e6 store keys",
       chunks: visited,
-      keys: keys.lockKeys.length,
-      visit_heap_growth_bytes: visitGrowth,
+      keys,
+      visit_only_heap_growth_bytes: visitGrowth,
     });
   }
 }
+
+/** Keeps the keys alive while the heap is measured, and lets them go after. */
+let held: { lockKeys: string[] } | undefined;
 
 async function lockTenToTheFive(dir: string): Promise<void> {
   const workload = "scale: acquire+release 1e5 contiguous chunks (+ metadata shared)";
