@@ -93,6 +93,8 @@ export interface S3TestServer {
   clearFaults(): void;
   /** How many requests injected faults hit so far. */
   readonly faultsHit: number;
+  /** Conditional writes the emulation refused so far (412, 409, or 404 for If-Match on a missing key). */
+  readonly conditionFailures: number;
   /** Stops the proxy (ending hung requests) and fauxqs. Idempotent. */
   stop(): Promise<void>;
 }
@@ -244,6 +246,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
   const counts = new Map<string, number>();
   const rules: Rule[] = [];
   let faultsHit = 0;
+  let conditionFailures = 0;
   /** Writes in flight per bucket/key: the tail of each key's queue. */
   const writing = new Map<string, Promise<void>>();
   const hung = new Set<ServerResponse>();
@@ -341,6 +344,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     const busy = writing.get(id);
     if (conditional && busy !== undefined) {
       // AWS: "If a conflicting operation occurs during the upload, S3 returns 409 ConditionalRequestConflict."
+      conditionFailures += 1;
       sendError(res, 409, "ConditionalRequestConflict");
       return;
     }
@@ -368,16 +372,19 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
         }
         const etag = await currentEtag(parsed.bucket, parsed.key);
         if (typeof ifNoneMatch === "string" && etag !== undefined) {
+          conditionFailures += 1;
           sendError(res, 412, "PreconditionFailed", undefined, { Condition: "If-None-Match" });
           return;
         }
         if (typeof ifMatch === "string") {
           if (etag === undefined) {
             // AWS: If-Match on a key with no current object fails with 404 NoSuchKey.
+            conditionFailures += 1;
             sendError(res, 404, "NoSuchKey", undefined, { Key: parsed.key });
             return;
           }
           if (bareEtag(ifMatch) !== bareEtag(etag) && ifMatch.trim() !== "*") {
+            conditionFailures += 1;
             sendError(res, 412, "PreconditionFailed", undefined, { Condition: "If-Match" });
             return;
           }
@@ -563,6 +570,9 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     },
     get faultsHit() {
       return faultsHit;
+    },
+    get conditionFailures() {
+      return conditionFailures;
     },
     stop() {
       stopped ??= (async () => {
