@@ -1,24 +1,26 @@
 /**
- * FileSynchronizer against zarr-python 2.13's ProcessSynchronizer, side by side in one run, with real
- * processes on both sides. Prints one JSON line per run and per summary; compare ratios, not absolute
- * numbers (noisy 2-core VMs).
+ * FileSynchronizer against zarr-python 2.13's ProcessSynchronizer (issue 8, goals 1 and 2), side by side
+ * in one run, with real processes on both sides. Prints JSON lines in the schema of bench/lib.ts: one
+ * per timed run (`run: true`), then one summary line per variant with its median, spread and ratio
+ * against zarr-python.
  *
  *   npm run bench:file                                  # 3 repeats, 4 s per timed run
- *   npm run bench:file -- --repeats 5 --seconds 6
+ *   npm run bench:file -- --repeats 5 --seconds 6 --writers 8 --readers 2
+ *   npm run bench:file -- --quick                       # 1 repeat, 2 s
  *
- * Workloads (both sides: v2 array, no compressor, no fsync, since zarr-python does not fsync):
- * - diagonal (zarr-python #857): 10×10 int32, 2×2 chunks. W writer processes rewrite their own
- *   anti-diagonals (writer w owns d ≡ w mod W) for a fixed time; R reader processes read the whole array
- *   and count diagonals that are not uniform (torn). zarr-tx: one transaction per diagonal; zarr-python:
- *   one `z.vindex[rows, cols] = v` per diagonal. Reports diagonal writes/s, reads, torn reads.
+ * Workloads (both sides: v2 array, int32, no compressor, no fsync, since zarr-python does not fsync):
+ * - diagonal (zarr-python #857): 10×10 with 2×2 chunks and 64×64 with 8×8 chunks. W writer processes
+ *   rewrite their own anti-diagonals (writer w owns d ≡ w mod W) for a fixed time; R reader processes
+ *   read the whole array and count diagonals that are not uniform (torn). zarr-tx: one `set` of a
+ *   coordinate selection per diagonal; zarr-python: one `z.vindex[rows, cols] = v` per diagonal. Reports
+ *   diagonal writes/s, reads/s, torn reads. Goal: 0 torn for zarr-tx, ≥ 2× zarr-python's writes/s.
  * - counter: 12×12 int32, 4×4 chunks. P processes × N read-modify-write increments of random boxes of up
  *   to 5×5 cells (most cross chunk borders). zarr-tx: one transaction; zarr-python:
- *   `z[box] = z[box] + 1`. Reports increments/s and lost increments.
- * - turnstile (zarr-tx only): 1 process rewriting the whole diagonal array against 2 processes reading it
- *   back to back, with the turnstile on (default) and off. Reports the writer's writes/s.
- * - latency: uncontended acquire + release of 2, 17 and 257 keys, FileSynchronizer vs in-process table.
+ *   `z[box] = z[box] + 1`. Reports transactions/s and lost increments. Goal: 0 lost, ≥ 1× zarr-python.
+ * - turnstile (zarr-tx only, not with --quick): 1 process rewriting the whole 10×10 array against 2
+ *   processes reading it back to back, with the turnstile on (default) and off.
  *
- *   npm run bench:file -- --only diagonal     # one of: latency, diagonal, counter, turnstile
+ *   npm run bench:file -- --only diagonal     # one of: diagonal, counter, turnstile
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -28,20 +30,19 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "../src/cli/workloads.js";
 import {
+  coordinates,
   create,
   FileSynchronizer,
   FileSystemStore,
   get,
-  InProcessSynchronizer,
-  lockKey,
-  lockScope,
-  META_SLOT,
+  onTransaction,
   open,
   set,
   slice,
   transaction,
   type ZarrTxArray,
 } from "../src/index.js";
+import { type BenchLine, compare, emit, note, parseArgs, round as roundTo, stats } from "./lib.js";
 
 const PYTHON = "/usr/bin/python3";
 const self = fileURLToPath(import.meta.url);
@@ -69,7 +70,15 @@ function tornDiagonals(values: Int32Array, shape: readonly number[]): number {
   return torn;
 }
 
+/** Lock wait and hold times of this worker's transactions (from `onTransaction`), in ms. */
+const waits: number[] = [];
+const holds: number[] = [];
+
 async function worker(role: string, config: Config): Promise<Result> {
+  onTransaction((m) => {
+    waits.push(m.lockWaitMs);
+    holds.push(m.lockHoldMs);
+  });
   const store = new FileSystemStore(config.path, { fsync: false });
   const synchronizer = new FileSynchronizer({ turnstile: config.turnstile !== false });
   const array = await open(store, { synchronizer });
@@ -147,13 +156,16 @@ async function worker(role: string, config: Config): Promise<Result> {
   }
 }
 
+/** One diagonal, one transaction: a coordinate selection, as zarr-python's `vindex` writes it. */
 async function writeDiagonal(array: ZarrTxArray, d: number, value: number): Promise<void> {
   const cells = cellsOfDiagonal(array.shape, d);
-  await transaction(
-    cells.map((cell) => ({ array, selection: cell, mode: "write" as const })),
-    async (tx) => {
-      for (const cell of cells) await tx.set(array, cell, value);
-    },
+  await set(
+    array,
+    coordinates(
+      cells.map(([i]) => i),
+      cells.map(([, j]) => j),
+    ),
+    value,
   );
 }
 
@@ -254,25 +266,31 @@ async function finalCells(impl: "zarr-tx" | "zarr-python", path: string): Promis
   return [...((await get(array)).data as Int32Array)];
 }
 
-function report(line: Record<string, unknown>): void {
-  console.log(JSON.stringify({ date: new Date().toISOString().slice(0, 10), ...line }));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 const round = (x: number, digits = 1) => +x.toFixed(digits);
 
+type Impl = "zarr-tx" | "zarr-python";
+const VARIANT: Record<Impl, string> = {
+  "zarr-tx": "zarr-tx FileSynchronizer",
+  "zarr-python": "zarr-python 2.13 ProcessSynchronizer",
+};
+const BASELINE = VARIANT["zarr-python"];
+
+/** One timed run, printed as it finishes (`run: true`), so a long run shows progress. */
+function runLine(workload: string, impl: Impl, fields: Record<string, unknown>): void {
+  console.log(JSON.stringify({ run: true, workload, variant: VARIANT[impl], ...fields }));
+}
+
 async function diagonal(
-  impl: "zarr-tx" | "zarr-python",
+  impl: Impl,
   dir: string,
+  size: number,
+  chunk: number,
   writers: number,
   readers: number,
   seconds: number,
+  workload: string,
 ): Promise<Record<string, number>> {
-  const path = await newArray(impl, dir, [10, 10], [2, 2]);
+  const path = await newArray(impl, dir, [size, size], [chunk, chunk]);
   const sync = join(dir, `${impl}-sync-${Math.random().toString(36).slice(2, 8)}`);
   const { results } = await runTogether(impl, [
     ...Array.from({ length: writers }, (_, writer) => ({
@@ -290,8 +308,10 @@ async function diagonal(
   const tornReads = results.slice(writers).reduce((sum, r) => sum + (r.tornReads as number), 0);
   const tornDiagonalsSeen = results.slice(writers).reduce((sum, r) => sum + (r.tornDiagonals as number), 0);
   const final = await finalCells(impl, path);
-  const finalTorn = tornDiagonals(Int32Array.from(final), [10, 10]);
+  const finalTorn = tornDiagonals(Int32Array.from(final), [size, size]);
   const line = {
+    ...lockTimesOf(results.slice(0, writers), "writer"),
+    ...lockTimesOf(results.slice(writers), "reader"),
     writes,
     writes_per_s: round(writes / seconds),
     reads,
@@ -300,15 +320,16 @@ async function diagonal(
     torn_diagonals_seen: tornDiagonalsSeen,
     final_torn_diagonals: finalTorn,
   };
-  report({ bench: "diagonal", impl, writers, readers, seconds, ...line });
+  runLine(workload, impl, { writers, readers, seconds, ...line });
   return line;
 }
 
 async function counter(
-  impl: "zarr-tx" | "zarr-python",
+  impl: Impl,
   dir: string,
   processes: number,
   rounds: number,
+  workload: string,
 ): Promise<Record<string, number>> {
   const path = await newArray(impl, dir, [12, 12], [4, 4]);
   const sync = join(dir, `${impl}-sync-${Math.random().toString(36).slice(2, 8)}`);
@@ -323,8 +344,13 @@ async function counter(
   const final = await finalCells(impl, path);
   const lost = expected.reduce((sum, v, i) => sum + Math.abs(v - final[i]!), 0);
   const increments = processes * rounds;
-  const line = { increments, increments_per_s: round(increments / seconds), lost_increments: lost };
-  report({ bench: "counter", impl, processes, rounds, seconds: round(seconds, 2), ...line });
+  const line = {
+    ...lockTimesOf(results, "tx"),
+    transactions: increments,
+    tx_per_s: round(increments / seconds),
+    lost_increments: lost,
+  };
+  runLine(workload, impl, { processes, rounds, seconds: round(seconds, 2), ...line });
   return line;
 }
 
@@ -337,110 +363,148 @@ async function turnstile(dir: string, on: boolean, seconds: number): Promise<Rec
   ]);
   const writes = results[0]!.writes as number;
   const reads = (results[1]!.reads as number) + (results[2]!.reads as number);
-  const line = { writer_writes_per_s: round(writes / seconds), reader_reads_per_s: round(reads / seconds) };
-  report({ bench: "turnstile", impl: "zarr-tx", turnstile: on, readers: 2, seconds, ...line });
-  return line;
+  return { writer_writes_per_s: round(writes / seconds), reader_reads_per_s: round(reads / seconds) };
 }
 
-/** Uncontended acquire + release of n chunk keys (plus the metadata key, shared), per synchronizer. */
-async function latency(dir: string): Promise<void> {
-  const scope = lockScope(`file:${dir}`, "/latency");
-  for (const n of [1, 16, 256]) {
-    const locks = {
-      shared: [lockKey(scope, META_SLOT)],
-      exclusive: Array.from({ length: n }, (_, i) => lockKey(scope, i)),
-    };
-    const row: Record<string, unknown> = { bench: "acquire+release, uncontended", keys: n + 1 };
-    for (const [name, sync] of [
-      ["file", new FileSynchronizer()],
-      ["in_process", new InProcessSynchronizer()],
-    ] as const) {
-      const times: number[] = [];
-      for (let repeat = 0; repeat < 7; repeat++) {
-        const count = n > 16 ? 500 : 2_000;
-        const started = performance.now();
-        for (let i = 0; i < count; i++) await (await sync.acquireSet(locks)).release();
-        times.push(((performance.now() - started) / count) * 1000);
-      }
-      row[`${name}_median_us`] = round(median(times), 2);
-      row[`${name}_spread_us`] = [round(Math.min(...times), 2), round(Math.max(...times), 2)];
-      await sync.close();
-    }
-    report(row);
-  }
+/** Median lock wait and hold (ms) over the transactions of some workers (zarr-tx only). */
+function lockTimesOf(results: readonly Result[], role: string): Record<string, number> {
+  const waits = results.flatMap((r) => (r.wait_ms as number[] | undefined) ?? []);
+  const holds = results.flatMap((r) => (r.hold_ms as number[] | undefined) ?? []);
+  if (holds.length === 0) return {};
+  return {
+    [`${role}_lock_wait_ms_median`]: roundTo(stats(waits).median, 3),
+    [`${role}_lock_hold_ms_median`]: roundTo(stats(holds).median, 3),
+    [`${role}_lock_hold_ms_p99`]: roundTo(stats(holds).p99, 3),
+  };
 }
 
-function summarize(bench: string, metric: string, runs: Record<string, Record<string, number>[]>): void {
-  const summary: Record<string, unknown> = { bench: `${bench} summary`, metric };
-  const medians: Record<string, number> = {};
-  for (const [impl, lines] of Object.entries(runs)) {
-    const values = lines.map((line) => line[metric]!);
-    medians[impl] = median(values);
-    summary[`${impl}_median`] = medians[impl];
-    summary[`${impl}_spread`] = [Math.min(...values), Math.max(...values)];
+/** Sums a count over runs. */
+const total = (runs: readonly Record<string, number>[], key: string) =>
+  runs.reduce((sum, run) => sum + (run[key] ?? 0), 0);
+
+/** The summary lines of one workload: `metric` per variant with ratio vs zarr-python, plus counts. */
+function summarize(
+  workload: string,
+  metric: string,
+  unit: "writes/s" | "reads/s" | "tx/s",
+  runs: Record<Impl, Record<string, number>[]>,
+  goal: { text: string; min: number } | undefined,
+  counts: readonly string[],
+): void {
+  const samples = Object.fromEntries(
+    Object.entries(runs).map(([impl, lines]) => [VARIANT[impl as Impl], lines.map((l) => l[metric]!)]),
+  );
+  const extra = Object.fromEntries(
+    Object.entries(runs).map(([impl, lines]) => [
+      VARIANT[impl as Impl],
+      Object.fromEntries(counts.map((key) => [`${key}_total`, total(lines, key)])),
+    ]),
+  );
+  const lines = compare(`${workload}: ${metric.replace(/_/g, " ")}`, unit, BASELINE, samples, {
+    extra,
+    ...(goal ? { goals: { [VARIANT["zarr-tx"]]: goal } } : {}),
+  });
+  for (const line of lines) {
+    // The zarr-tx side must also be exact: 0 torn reads, 0 lost increments.
+    const exact =
+      goal && line.variant === VARIANT["zarr-tx"]
+        ? counts.every((key) => line[`${key}_total`] === 0)
+        : undefined;
+    emit({
+      ...line,
+      ...(exact === undefined
+        ? {}
+        : {
+            met: line.met === true && exact,
+            goal: `${line.goal}, ${counts.map((c) => `0 ${c.replace(/_/g, " ")}`).join(", ")}`,
+          }),
+    } satisfies BenchLine);
   }
-  const impls = Object.keys(runs);
-  if (impls.length === 2)
-    summary[`${impls[0]}_over_${impls[1]}`] = round(medians[impls[0]!]! / medians[impls[1]!]!, 2);
-  for (const [impl, lines] of Object.entries(runs)) {
-    for (const key of ["torn_reads", "final_torn_diagonals", "lost_increments"]) {
-      if (key in lines[0]!)
-        summary[`${impl}_${key}_total`] = lines.reduce((sum, line) => sum + line[key]!, 0);
-    }
-  }
-  report(summary);
 }
 
 async function main(): Promise<void> {
-  const arg = (name: string, fallback: number) => {
-    const at = process.argv.indexOf(`--${name}`);
-    return at > 0 ? Number(process.argv[at + 1]) : fallback;
-  };
-  const repeats = arg("repeats", 3);
-  const seconds = arg("seconds", 4);
-  const writers = arg("writers", 4);
-  const readers = arg("readers", 2);
-  const processes = arg("processes", 8);
-  const rounds = arg("rounds", 100);
-  const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+  const args = parseArgs();
+  const repeats = args.number("repeats", args.quick ? 1 : 3);
+  const seconds = args.number("seconds", args.quick ? 2 : 4);
+  const writers = args.number("writers", 8);
+  const readers = args.number("readers", 2);
+  const processes = args.number("processes", 8);
+  const rounds = args.number("rounds", 100);
+  const only = args.string("only");
+  const sizes: [number, number][] = [
+    [10, 2],
+    [64, 8],
+  ];
   const dir = await mkdtemp(join(tmpdir(), "zarr-tx-bench-file-"));
-  report({
+  note({
     bench: "file-sync setup",
     node: process.version,
+    python: PYTHON,
     repeats,
     seconds,
     writers,
     readers,
     processes,
     rounds,
+    fsync: false,
   });
-  const diag: Record<string, Record<string, number>[]> = { "zarr-tx": [], "zarr-python": [] };
-  const count: Record<string, Record<string, number>[]> = { "zarr-tx": [], "zarr-python": [] };
-  const gate: Record<string, Record<string, number>[]> = { on: [], off: [] };
+  const diagWorkload = (size: number, chunk: number) =>
+    `#857 diagonal ${size}x${size}/${chunk}x${chunk}, ${writers} writer + ${readers} reader processes`;
+  const counterWorkload = `counter ${processes} processes x ${rounds} RMW increments, 12x12/4x4`;
+  const diag = new Map<string, Record<Impl, Record<string, number>[]>>();
+  const count: Record<Impl, Record<string, number>[]> = { "zarr-tx": [], "zarr-python": [] };
+  const gate: Record<string, number[]> = { "turnstile on (default)": [], "turnstile off": [] };
+  const want = (name: string) => only === undefined || only === name;
   try {
-    if (only === undefined || only === "latency") await latency(dir);
     for (let i = 0; i < repeats; i++) {
       // Alternate the order, so that both sides see the same machine state on average.
-      const order =
-        i % 2 === 0 ? (["zarr-tx", "zarr-python"] as const) : (["zarr-python", "zarr-tx"] as const);
-      if (only === undefined || only === "diagonal") {
-        for (const impl of order) diag[impl]!.push(await diagonal(impl, dir, writers, readers, seconds));
+      const order: readonly Impl[] = i % 2 === 0 ? ["zarr-tx", "zarr-python"] : ["zarr-python", "zarr-tx"];
+      if (want("diagonal")) {
+        for (const [size, chunk] of sizes) {
+          const workload = diagWorkload(size, chunk);
+          if (!workload.includes(args.filter)) continue;
+          let runs = diag.get(workload);
+          if (runs === undefined) {
+            runs = { "zarr-tx": [], "zarr-python": [] };
+            diag.set(workload, runs);
+          }
+          for (const impl of order) {
+            runs[impl].push(await diagonal(impl, dir, size, chunk, writers, readers, seconds, workload));
+          }
+        }
       }
-      if (only === undefined || only === "counter") {
-        for (const impl of order) count[impl]!.push(await counter(impl, dir, processes, rounds));
+      if (want("counter") && counterWorkload.includes(args.filter)) {
+        for (const impl of order)
+          count[impl].push(await counter(impl, dir, processes, rounds, counterWorkload));
       }
-      if (only === undefined || only === "turnstile") {
+      if (want("turnstile") && !args.quick && "turnstile".includes(args.filter)) {
         for (const on of i % 2 === 0 ? [true, false] : [false, true]) {
-          gate[on ? "on" : "off"]!.push(await turnstile(dir, on, seconds));
+          const r = await turnstile(dir, on, seconds);
+          gate[on ? "turnstile on (default)" : "turnstile off"]!.push(r.writer_writes_per_s!);
         }
       }
     }
-    if (diag["zarr-tx"]!.length > 0) {
-      summarize("diagonal", "writes_per_s", diag);
-      summarize("diagonal", "reads_per_s", diag);
+    for (const [workload, runs] of diag) {
+      summarize(workload, "writes_per_s", "writes/s", runs, { text: "ratio >= 2", min: 2 }, [
+        "torn_reads",
+        "final_torn_diagonals",
+      ]);
+      summarize(workload, "reads_per_s", "reads/s", runs, undefined, []);
     }
-    if (count["zarr-tx"]!.length > 0) summarize("counter", "increments_per_s", count);
-    if (gate.on!.length > 0) summarize("turnstile", "writer_writes_per_s", gate);
+    if (count["zarr-tx"].length > 0) {
+      summarize(counterWorkload, "tx_per_s", "tx/s", count, { text: "ratio >= 1", min: 1 }, [
+        "lost_increments",
+      ]);
+    }
+    if (gate["turnstile on (default)"]!.length > 0) {
+      for (const line of compare(
+        "turnstile: 1 writer rewriting 10x10 vs 2 readers back to back: writer writes/s",
+        "writes/s",
+        "turnstile off",
+        gate,
+      ))
+        emit(line);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -448,7 +512,8 @@ async function main(): Promise<void> {
 
 if (process.argv[2] === "--worker") {
   const result = await worker(process.argv[3]!, JSON.parse(process.argv[4]!) as Config);
-  process.stdout.write(`${JSON.stringify({ event: "result", ...result })}\n`);
+  const lockTimes = { wait_ms: waits, hold_ms: holds };
+  process.stdout.write(`${JSON.stringify({ event: "result", ...result, ...lockTimes })}\n`);
   process.exit(0);
 } else {
   await main();

@@ -7,21 +7,27 @@
  *
  *   npm run bench:redis            # all
  *   npm run bench:redis -- 16      # only key counts containing "16"
+ *   npm run bench:redis -- --quick # fewer rounds and samples
  *
- * Prints one JSON line per (masters, keys): p50 and p99 of acquire + release, of acquire and of release
- * alone, and of the floor, plus the spread of the per-round medians (the runs alternate in rounds so
- * that both sides see the same machine state).
+ * Prints JSON lines in the schema of bench/lib.ts, two per (masters, keys): the synchronizer's acquire +
+ * release and the floor, each with p50 (`median`), p99 and the spread of the per-round medians (the
+ * runs alternate in rounds so that both sides see the same machine state); the ratio is against the
+ * floor (floor time ÷ ours: 0.5 means twice the floor).
  */
 import { Redis } from "ioredis";
 import { lockKey, lockScope } from "../src/sync/keys.js";
 import { RedisSynchronizer } from "../src/sync/redis.js";
 import { startRedisServers, stopRedisServers } from "../test/redis-harness.js";
+import { emit, note, parseArgs, round } from "./lib.js";
 
-const filter = process.argv[2] ?? "";
+const args = parseArgs();
+const filter = args.filter;
 const KEY_COUNTS = [1, 16, 256, 4096];
-const ROUNDS = 5;
+const ROUNDS = args.quick ? 2 : 5;
 /** Operations per round, per key count: enough samples for a p99 without a minutes-long run. */
-const PER_ROUND: Record<number, number> = { 1: 800, 16: 800, 256: 200, 4096: 20 };
+const PER_ROUND: Record<number, number> = args.quick
+  ? { 1: 100, 16: 100, 256: 30, 4096: 4 }
+  : { 1: 800, 16: 800, 256: 200, 4096: 20 };
 
 function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
@@ -39,6 +45,7 @@ function median(values: number[]): number {
   );
 }
 
+note({ bench: "redis-sync setup", node: process.version, rounds: ROUNDS });
 const servers = await startRedisServers(3);
 try {
   for (const masterCount of [1, 3]) {
@@ -95,26 +102,38 @@ try {
       }
       const t = summary(total);
       const f = summary(floor);
-      console.log(
-        JSON.stringify({
-          bench: "redis-sync",
-          date: new Date().toISOString().slice(0, 10),
-          masters: masterCount,
-          keys: count,
-          samples: total.length,
-          acquire_release_p50_ms: t.p50,
-          acquire_release_p99_ms: t.p99,
-          acquire_p50_ms: summary(acquire).p50,
-          release_p50_ms: summary(release).p50,
-          floor_evalsha_p50_ms: f.p50,
-          floor_evalsha_p99_ms: f.p99,
-          ratio_p50: +(t.p50 / f.p50).toFixed(2),
-          round_medians_ms: {
-            acquire_release: roundMedians.ours.map((v) => +v.toFixed(4)),
-            floor: roundMedians.floor.map((v) => +v.toFixed(4)),
-          },
-        }),
-      );
+      const workload = `redis acquire+release ${count} key${count === 1 ? "" : "s"}, exclusive, uncontended, ${masterCount} master${masterCount === 1 ? "" : "s"}`;
+      const spread = (values: number[]) => [round(Math.min(...values)), round(Math.max(...values))] as const;
+      emit({
+        workload,
+        variant: "RedisSynchronizer",
+        n: total.length,
+        median: t.p50,
+        p99: t.p99,
+        spread: spread(roundMedians.ours),
+        spread_of: "per-round medians",
+        unit: "ms",
+        ratio: round(f.p50 / t.p50, 3),
+        baseline: "floor: raw EVALSHA to every master",
+        masters: masterCount,
+        keys: count,
+        acquire_p50_ms: summary(acquire).p50,
+        release_p50_ms: summary(release).p50,
+      });
+      emit({
+        workload,
+        variant: "floor: raw EVALSHA to every master",
+        n: floor.length,
+        median: f.p50,
+        p99: f.p99,
+        spread: spread(roundMedians.floor),
+        spread_of: "per-round medians",
+        unit: "ms",
+        ratio: 1,
+        baseline: "floor: raw EVALSHA to every master",
+        masters: masterCount,
+        keys: count,
+      });
     }
     for (const client of raw) client.disconnect();
     await sync.close();

@@ -1,69 +1,31 @@
 /**
- * Benchmarks: zarr-tx against raw zarrita on the same data and store, side by side in one run, plus the
- * in-process lock table. Prints one JSON line per result; ratios matter, not absolute times (noisy VMs).
+ * zarr-tx against raw zarrita on the same data and the same store, side by side in one run: full and
+ * partial (read-modify-write) writes on the memory and filesystem stores, and compressed and sharded
+ * writes with in-thread and worker-thread encoding. JSON lines in the schema of bench/lib.ts; ratios
+ * are "times as fast as the baseline" (zarrita, or in-thread encoding). Lock latency: bench/locks.ts;
+ * key planning at scale: bench/scale.ts.
  *
- *   npm run bench            # all
- *   npm run bench -- locks   # only names containing "locks"
+ *   npx tsx bench/run.ts [--quick] [filter]     # filter: only workloads whose name contains it
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zarrita from "zarrita";
-import { forEachTouchedChunk, normalizeSelection } from "../src/array/selection.js";
-import {
-  create,
-  FileSystemStore,
-  InProcessSynchronizer,
-  lockKey,
-  MemoryStore,
-  type Store,
-  set,
-  slice,
-  touchedKeys,
-} from "../src/index.js";
+import { create, FileSystemStore, MemoryStore, type Store, set, slice } from "../src/index.js";
+import { alternate, compare, emit, note, parseArgs, wanted } from "./lib.js";
 
-const filter = process.argv[2] ?? "";
-const REPEATS = 7;
+const args = parseArgs();
+const REPEATS = args.number("repeats", args.quick ? 3 : 7);
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function report(result: Record<string, unknown>): void {
-  console.log(JSON.stringify({ date: new Date().toISOString().slice(0, 10), ...result }));
-}
-
-/** Times `fn` REPEATS times, alternating with `other` so both see the same machine state. */
+/** Times both sides REPEATS times, alternating, and prints one line per side (ratio vs `a`). */
 async function sideBySide(
   name: string,
-  a: { label: string; run: () => Promise<void> },
-  b: { label: string; run: () => Promise<void> },
+  a: { label: string; run: () => Promise<unknown> },
+  b: { label: string; run: () => Promise<unknown> },
 ): Promise<void> {
-  if (!name.includes(filter)) return;
-  const times: Record<string, number[]> = { [a.label]: [], [b.label]: [] };
-  await a.run();
-  await b.run();
-  for (let i = 0; i < REPEATS; i++) {
-    for (const side of i % 2 === 0 ? [a, b] : [b, a]) {
-      const t = performance.now();
-      await side.run();
-      times[side.label]!.push(performance.now() - t);
-    }
-  }
-  const ma = median(times[a.label]!);
-  const mb = median(times[b.label]!);
-  report({
-    bench: name,
-    [`${a.label}_median_ms`]: +ma.toFixed(3),
-    [`${b.label}_median_ms`]: +mb.toFixed(3),
-    [`${b.label}_over_${a.label}`]: +(mb / ma).toFixed(3),
-    spread_ms: {
-      [a.label]: [+Math.min(...times[a.label]!).toFixed(3), +Math.max(...times[a.label]!).toFixed(3)],
-      [b.label]: [+Math.min(...times[b.label]!).toFixed(3), +Math.max(...times[b.label]!).toFixed(3)],
-    },
-    repeats: REPEATS,
-  });
+  if (!wanted(args, name)) return;
+  const times = await alternate([a, b], REPEATS);
+  for (const line of compare(name, "ms", a.label, times)) emit({ ...line, repeats: REPEATS });
 }
 
 async function writeBenches(storeName: string, makeStore: () => Promise<Store>): Promise<void> {
@@ -180,76 +142,6 @@ async function compressedBenches(): Promise<void> {
   );
 }
 
-/** Scale: planning the locks of a selection that touches 10⁶ chunks (goal of issue 8: under 0.5 s). */
-async function scaleBenches(): Promise<void> {
-  const name = "scale: lock keys of a selection touching 1e6 chunks";
-  if (!name.includes(filter)) return;
-  const meta = {
-    shape: [100_000, 100_000],
-    chunkShape: [100, 100],
-    chunkKeyEncoding: { name: "default" as const, separator: "/" as const },
-  };
-  const scope = "file:/data/x.zarr:/temps";
-  const sel = normalizeSelection(null, meta.shape);
-  const variants: [string, () => number][] = [
-    [
-      "lock keys only (what a transaction plans)",
-      () => {
-        const keys: string[] = [];
-        forEachTouchedChunk(sel, meta.shape, meta.chunkShape, (linear) => keys.push(lockKey(scope, linear)));
-        return keys.length;
-      },
-    ],
-    [
-      "lock keys and store keys (touchedKeys)",
-      () => touchedKeys(meta, "/temps", scope, null).lockKeys.length,
-    ],
-  ];
-  for (const [variant, run] of variants) {
-    const samples: number[] = [];
-    let count = 0;
-    for (let r = 0; r < 5; r++) {
-      const t = performance.now();
-      count = run();
-      samples.push(performance.now() - t);
-    }
-    report({
-      bench: name,
-      variant,
-      chunks: count,
-      median_ms: +median(samples).toFixed(1),
-      spread_ms: [+Math.min(...samples).toFixed(1), +Math.max(...samples).toFixed(1)],
-    });
-  }
-}
-
-async function lockBenches(): Promise<void> {
-  const name = "locks: in-process acquire+release, uncontended";
-  if (!name.includes(filter)) return;
-  const sync = new InProcessSynchronizer();
-  for (const keyCount of [1, 16, 256, 4096]) {
-    const keys = Array.from({ length: keyCount }, (_, i) => lockKey("bench", i));
-    const iterations = Math.max(20, Math.floor(200_000 / keyCount));
-    const samples: number[] = [];
-    for (let r = 0; r < REPEATS; r++) {
-      const t = performance.now();
-      for (let i = 0; i < iterations; i++) {
-        const lease = await sync.acquire(keys, "exclusive");
-        await lease.release();
-      }
-      samples.push(((performance.now() - t) * 1000) / iterations);
-    }
-    report({
-      bench: name,
-      keys: keyCount,
-      median_us: +median(samples).toFixed(2),
-      spread_us: [+Math.min(...samples).toFixed(2), +Math.max(...samples).toFixed(2)],
-      iterations,
-    });
-  }
-  await sync.close();
-}
-
 const dirs: string[] = [];
 async function fsStore(): Promise<Store> {
   const dir = await mkdtemp(join(tmpdir(), "zarr-tx-bench-"));
@@ -257,12 +149,11 @@ async function fsStore(): Promise<Store> {
   return new FileSystemStore(dir);
 }
 
+note({ bench: "run setup", node: process.version, repeats: REPEATS });
 try {
   await writeBenches("memory store", async () => new MemoryStore());
   await writeBenches("filesystem store (fsync)", fsStore);
   await compressedBenches();
-  await scaleBenches();
-  await lockBenches();
 } finally {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 }

@@ -1,4 +1,4 @@
-/** `zarr-tx bench`: runs the repository's benchmarks (bench/run.ts), or says how to. */
+/** `zarr-tx bench`: runs the repository's benchmarks (bench/all.ts), or says how to. */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -24,26 +24,32 @@ function hasTsx(root: string): boolean {
 /** `zarr-tx bench`. */
 export const command: Command = {
   name: "bench",
-  summary: "Run the benchmarks (bench/run.ts of a source checkout); prints one JSON line per result.",
-  usage: ["bench [FILTER] [--print]"],
+  summary: "Run the benchmarks (bench/all.ts of a source checkout); prints one JSON line per result.",
+  usage: ["bench [FILTER] [--quick] [--print]"],
   description: [
-    "Runs `npm run bench` (bench/run.ts with tsx) in the package directory: zarr-tx against raw zarrita on " +
-      "the same data, side by side, and lock latencies. FILTER keeps only benchmarks whose name contains it. " +
-      "Results are JSON lines (medians, ratios and spreads: the machines are noisy). The benchmarks ship " +
-      "with the source repository, not with the installed package: without them, bench prints how to get them.",
+    "Runs `npm run bench` (bench/all.ts with tsx) in the package directory: every benchmark, one after the " +
+      "other (zarr-tx against raw zarrita and the disk, against zarr-python's ProcessSynchronizer on the #857 " +
+      "and counter workloads, lock latency per synchronizer, scale). FILTER keeps only workloads whose name " +
+      "contains it; --quick makes a smoke run of a minute or two. Results are JSON lines (medians, p99 or " +
+      "spread, ratio against a named baseline: the machines are noisy), then one summary line with every " +
+      "goal met or missed. The benchmarks ship with the source repository, not with the installed package: " +
+      "without them, bench prints how to get them.",
   ],
   options: {
+    quick: { type: "boolean", help: "fewer repeats and shorter runs (a smoke run)" },
     print: { type: "boolean", help: "print the command instead of running it" },
   },
   positionals: { min: 0, max: 1 },
-  examples: ["zarr-tx bench", "zarr-tx bench locks", "zarr-tx bench --print"],
+  examples: ["zarr-tx bench", "zarr-tx bench --quick", "zarr-tx bench diagonal", "zarr-tx bench --print"],
   async run({ args, out, signal }) {
     const root = packageRoot();
-    const script = `${root}bench/run.ts`;
+    const script = `${root}bench/all.ts`;
     const filter = args.positionals[0];
-    const argv = ["--import", "tsx", script, ...(filter !== undefined ? [filter] : [])];
+    const quick = flag(args, "quick");
+    const passOn = [...(filter !== undefined ? [filter] : []), ...(quick ? ["--quick"] : [])];
+    const argv = ["--import", "tsx", script, ...passOn];
     const runnable = existsSync(script) && hasTsx(root);
-    const commandLine = `cd ${root} && npm run bench${filter !== undefined ? ` -- ${filter}` : ""}`;
+    const commandLine = `cd ${root} && npm run bench${passOn.length > 0 ? ` -- ${passOn.join(" ")}` : ""}`;
     if (flag(args, "print") || !runnable) {
       const how = runnable
         ? commandLine
