@@ -6,6 +6,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../src/cli/run.js";
 import { get, open } from "../src/index.js";
 import { S3Store } from "../src/store/s3.js";
 import { type RedisServer, startRedisServers, stopRedisServers } from "./redis-harness.js";
@@ -59,6 +60,17 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
   });
 }
 
+/** Runs the CLI in this process (`runCli`, what the executable calls), capturing its output. */
+async function cliInProcess(args: readonly string[]): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(args, {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+  });
+  return { code, stdout, stderr };
+}
+
 describe("zarr-tx on s3:// stores", () => {
   it("create, set, get, info and verify through s3://bucket/prefix --endpoint; plain reads agree", async () => {
     const url = `s3://${bucket}/cli/data.zarr`;
@@ -99,7 +111,12 @@ describe("zarr-tx on s3:// stores", () => {
       metrics: { outcome: "committed", chunksWritten: 4 },
     });
 
-    const read = await cli(["get", url, ...endpoint, "-p", "temps", "--sel", "1:3,2:5", "--json"]);
+    // Reads in parallel: get, info (with --region) and verify (with --path-style).
+    const [read, info, verify] = await Promise.all([
+      cli(["get", url, ...endpoint, "-p", "temps", "--sel", "1:3,2:5", "--json"]),
+      cli(["info", url, ...endpoint, "--region", "us-east-1", "--json"]),
+      cli(["verify", url, ...endpoint, "--path-style"]),
+    ]);
     expect(read.code, read.stderr).toBe(0);
     expect(JSON.parse(read.stdout)).toMatchObject({
       data: [
@@ -107,11 +124,8 @@ describe("zarr-tx on s3:// stores", () => {
         [0, 5, 5],
       ],
     });
-
-    const info = await cli(["info", url, ...endpoint, "--region", "us-east-1", "--json"]);
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout).toContain("/temps");
-    const verify = await cli(["verify", url, ...endpoint, "--path-style"]);
     expect(verify.code, verify.stderr + verify.stdout).toBe(0);
 
     // The same bytes through the library, and the region/path-style flags are accepted by every command.
@@ -160,19 +174,22 @@ describe("zarr-tx on s3:// stores", () => {
   });
 
   it("fails typed: a missing bucket (exit 1, ERR_STORE_NOT_FOUND), a wrong key id (ERR_STORE_ACCESS_DENIED), bad options (exit 2)", async () => {
-    const missing = await cli(["info", "s3://no-such-bucket-cli/x", "--endpoint", s3.endpoint]);
+    // Through the executable, in parallel: exit codes and stderr plumbing, credentials from the environment.
+    const [missing, denied] = await Promise.all([
+      cli(["info", "s3://no-such-bucket-cli/x", "--endpoint", s3.endpoint]),
+      cli(["info", `s3://${bucket}/x`, "--endpoint", s3.endpoint], {
+        AWS_ACCESS_KEY_ID: "AKIAWRONGWRONGWRONG1",
+        AWS_SECRET_ACCESS_KEY: "wrong-secret-value",
+      }),
+    ]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/ERR_STORE_NOT_FOUND/);
     expect(missing.stderr).toMatch(/Create it first/);
-
-    const denied = await cli(["info", `s3://${bucket}/x`, "--endpoint", s3.endpoint], {
-      AWS_ACCESS_KEY_ID: "AKIAWRONGWRONGWRONG1",
-      AWS_SECRET_ACCESS_KEY: "wrong-secret-value",
-    });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/ERR_STORE_ACCESS_DENIED/);
     expect(denied.stderr).not.toMatch(/AKIAWRONG|wrong-secret-value/);
 
+    // Bad S3 options fail before any request: in-process (the same code as the executable).
     for (const [args, pattern] of [
       [["info", "s3://user:pw@bucket/x"], /take no credentials/],
       [["info", `s3://${bucket}/x`, "--endpoint", "ftp://host"], /http:\/\/ or https:\/\//],
@@ -180,7 +197,7 @@ describe("zarr-tx on s3:// stores", () => {
       [["info", "s3://Bad_Bucket/x", "--endpoint", s3.endpoint], /bucket must be a bucket name/],
       [["info", "/tmp/x.zarr", "--region", "eu-west-1"], /--region applies to s3:\/\/ stores only/],
     ] as const) {
-      const run = await cli(args);
+      const run = await cliInProcess(args);
       expect(run.code, `${args.join(" ")}: ${run.stderr}`).toBe(2);
       expect(run.stderr).toMatch(pattern);
     }

@@ -64,7 +64,7 @@ describe("cloud batch job: S3 + Redis (3 masters)", () => {
     const prefix = "batch/run.zarr";
     const args = ["--endpoint", s3.endpoint, "--bucket", bucket, "--prefix", prefix];
     for (const m of masters) args.push("--redis", m.url);
-    args.push("--processes", "8", "--readers", "2", "--rounds", "4");
+    args.push("--processes", "8", "--readers", "2", "--rounds", "3");
     const run = await runJob(args);
     expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);
     const report = JSON.parse(run.stdout.trim().split("\n").at(-1) ?? "{}") as Report;
