@@ -33,7 +33,8 @@ export type ZarrTxErrorCode =
   | "ERR_STORE_ACCESS_DENIED"
   | "ERR_STORE_NOT_FOUND"
   | "ERR_CORRUPT_JOURNAL"
-  | "ERR_RECOVERY_NEEDED";
+  | "ERR_RECOVERY_NEEDED"
+  | "ERR_APPLY_PENDING";
 
 const ZARR_TX_ERROR = Symbol.for("zarr-tx.error");
 
@@ -110,7 +111,11 @@ export class LeaseLostError extends ZarrTxError {
   }
 }
 
-/** A transaction was used wrongly: access outside its footprint, or after it finished. */
+/**
+ * A transaction was used wrongly (access outside its footprint, or after it finished), conflicted too
+ * often, or (`ERR_APPLY_PENDING`) committed but could not apply its journal entry: it is durable and
+ * the next transaction on its chunks (or `recover`) applies it, so it must not be retried.
+ */
 export class TransactionError extends ZarrTxError {}
 
 /** A conditional write lost the race: the object changed since it was read. Nothing was written. */

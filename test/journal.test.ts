@@ -101,6 +101,7 @@ describe.each([
     const method = inner.capabilities.rename && !inner.capabilities.conditionalWrite ? "rename" : "copy";
     const viaBroken = await open(failing(inner, method), { synchronizer: array.synchronizer });
     const error = await set(viaBroken, null, 7).catch((e: unknown) => e);
+    expect(isZarrTxError(error, "ERR_APPLY_PENDING")).toBe(true);
     expect(String(error)).toContain("injected failure");
     const entries = await listJournalEntries(inner);
     expect(entries).toHaveLength(1);

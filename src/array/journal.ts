@@ -31,7 +31,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { crc32c } from "../codecs/index.js";
 import { forEachLimit } from "../concurrency.js";
-import { isZarrTxError, LeaseLostError, StoreError } from "../errors.js";
+import { isZarrTxError, LeaseLostError, StoreError, TransactionError } from "../errors.js";
 import type { AbsolutePath, KeyValue, Store, WriteCondition } from "../store/types.js";
 import type { Lease } from "../sync/types.js";
 
@@ -162,8 +162,9 @@ export interface CommitStats {
  *
  * Throws `LeaseLostError` when the lease was lost before the commit point (nothing written), or when a
  * conditional write found newer data (a lease lost while this commit ran: the message says what was
- * applied); `StoreError` on I/O failure (before the commit point nothing is applied and the entry is
- * removed; after it, the entry stays and the next holder of these keys rolls it forward).
+ * applied); `StoreError` on I/O failure before the commit point (nothing applied, the entry removed);
+ * `TransactionError` `ERR_APPLY_PENDING` on a failure after it (the entry stays, committed, and the next
+ * holder of these keys rolls it forward: do not retry).
  */
 export async function commitObjects(
   store: Store,
@@ -225,9 +226,20 @@ export async function commitObjects(
     throw error;
   }
   crashPoint("journal-written");
-  await applyEntry(store, txid, targets, concurrency, "apply", /* fenced */ true);
-  crashPoint("applied");
-  await deleteEntry(store, txid, targets, "cleanup");
+  try {
+    await applyEntry(store, txid, targets, concurrency, "apply", /* fenced */ true);
+    crashPoint("applied");
+    await deleteEntry(store, txid, targets, "cleanup");
+  } catch (error) {
+    if (isZarrTxError(error, "ERR_LEASE_LOST")) throw error;
+    // Committed: retrying would apply the transaction twice (a read-modify-write would count twice).
+    throw new TransactionError(
+      "ERR_APPLY_PENDING",
+      `the transaction committed (journal entry ${txid}) but applying it failed: ${String(error)}. Do not ` +
+        "retry it: the next transaction on these chunks, or `zarr-tx recover`, applies it.",
+      { cause: error },
+    );
+  }
   if (lease.clearJournal) await lease.clearJournal();
   const bytesWritten = objects.reduce((n, o) => n + o.value.length, 0) + recordEntry.value.length;
   return { journaled: true, bytesWritten };

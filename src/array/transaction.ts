@@ -125,7 +125,9 @@ interface PlannedEntry {
  *
  * Throws `TransactionError` (`ERR_INVALID_ARGUMENT` for an empty or mixed footprint,
  * `ERR_OUTSIDE_FOOTPRINT` for access outside it), `SelectionError`/`ValueError` for bad input,
- * `LockError` on timeout or abort, `LeaseLostError` when the lease was lost before commit, `StoreError`,
+ * `LockError` on timeout or abort, `LeaseLostError` when the lease was lost before commit (or a fenced
+ * write found newer data), `TransactionError` `ERR_APPLY_PENDING` when it committed but could not apply
+ * its journal entry (durable; applied by the next transaction on those chunks: do not retry), `StoreError`,
  * `CorruptChunkError`, or whatever `fn` throws.
  */
 export async function transaction<T>(
