@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import * as zarr from "zarrita";
 import { isZarrTxError, type ZarrTxErrorCode } from "../src/errors.js";
 import { create, get, open, set, slice } from "../src/index.js";
 import { S3Store, type S3StoreOptions } from "../src/store/s3.js";
@@ -466,6 +467,41 @@ describe("S3Store specifics", () => {
     await set(arrayQ, [slice(2, 6), slice(2, 6)], 7);
     const { data } = await get(array, null);
     expect(Array.from(data as Int32Array).filter((v) => v === 7)).toHaveLength(16);
+  });
+
+  it("sharded arrays on S3: zarr-tx writes whole shards, reads them back, and plain zarrita reads the index from the end", async () => {
+    const array = await create(store, {
+      path: "sharded",
+      shape: [16, 16],
+      chunkShape: [8, 8],
+      dtype: "int32",
+      codecs: [
+        {
+          name: "sharding_indexed",
+          configuration: {
+            chunk_shape: [4, 4],
+            codecs: [{ name: "bytes" }],
+            index_codecs: [{ name: "bytes" }, { name: "crc32c" }],
+            index_location: "end",
+          },
+        },
+      ],
+    });
+    await set(array, [slice(2, 14), slice(3, 13)], 9);
+    const expected = new Int32Array(256).map((_, i) => {
+      const r = Math.floor(i / 16);
+      const c = i % 16;
+      return r >= 2 && r < 14 && c >= 3 && c < 13 ? 9 : 0;
+    });
+    expect(Array.from((await get(array, null)).data as Int32Array)).toEqual(Array.from(expected));
+    s3.resetCounts();
+    const plain = await zarr.open(zarr.root(store).resolve("sharded"), { kind: "array" });
+    const got = await zarr.get(plain as zarr.Array<"int32">, [zarr.slice(0, 4), zarr.slice(0, 4)]);
+    expect(Array.from(got.data as Int32Array)).toEqual(
+      Array.from(expected.filter((_, i) => i % 16 < 4 && i < 64)),
+    );
+    // zarrita reads ranges of the shard (its index at the end, then the inner chunk), not the whole object.
+    expect(s3.counts().GetObject).toBeGreaterThanOrEqual(2);
   });
 
   it("deletes missing keys quietly, and a read-only store refuses copy and setMany", async () => {
