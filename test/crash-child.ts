@@ -204,7 +204,7 @@ async function runReader(
     appendFileSync(config.log, `${JSON.stringify({ sel: rect, cells })}\n`);
     // A pause between reads: a reader in a tight loop would take most of a 2-core machine's CPU from
     // the writers, and thousands of snapshots add nothing to the check that hundreds do not.
-    await new Promise((resolve) => setTimeout(resolve, 2 + random() * 8));
+    await new Promise((resolve) => setTimeout(resolve, 5 + random() * 15));
   }
 }
 

@@ -77,7 +77,7 @@ describe("SIGKILLed writers on a FileSystemStore (FileSynchronizer)", () => {
       kills: 90,
       seed: 1,
       maxDelayMs: 100,
-      cli: { location: (r.storeConfig as { root: string }).root, extra: ["--sync", "file"], reads: 12 },
+      cli: { location: (r.storeConfig as { root: string }).root, extra: ["--sync", "file"], reads: 6 },
     });
     expect(cliSnapshots.length, "zarr-tx get processes ran during the kills").toBeGreaterThan(0);
     const stats = await r.recoverAndCheck("transaction", cliSnapshots);
