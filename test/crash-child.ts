@@ -179,13 +179,17 @@ async function runWriter(
     const rect = seq === 1 && config.first ? config.first : randomRegion(random, array.shape, array.chunks);
     const value = config.instance * SEQ_PER_INSTANCE + seq;
     const selection = toSelection(rect);
-    await transaction([{ array, selection, mode: "write" }], async (tx) => {
-      // Read under the exclusive locks: what this transaction overwrites, cell by cell. The test chains
-      // these into each cell's history.
-      const prev = cellsOf((await tx.get(array, selection)) as never);
-      appendFileSync(config.log, `${JSON.stringify({ b: value, sel: rect, prev })}\n`);
-      await tx.set(array, selection, value);
-    }, config.journal === false ? { journal: false } : {});
+    await transaction(
+      [{ array, selection, mode: "write" }],
+      async (tx) => {
+        // Read under the exclusive locks: what this transaction overwrites, cell by cell. The test chains
+        // these into each cell's history.
+        const prev = cellsOf((await tx.get(array, selection)) as never);
+        appendFileSync(config.log, `${JSON.stringify({ b: value, sel: rect, prev })}\n`);
+        await tx.set(array, selection, value);
+      },
+      config.journal === false ? { journal: false } : {},
+    );
     appendFileSync(config.log, `${JSON.stringify({ c: value })}\n`);
     // The first transaction of a process is slow (cold code, lazy codec set-up); the test kills at a
     // random time after this, so that kills land among many warm, short transactions.
