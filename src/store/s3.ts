@@ -69,8 +69,10 @@ export interface S3StoreOptions {
   /** `MaxKeys` of each LIST page (1..1000). Default 1000, S3's maximum. */
   readonly listPageSize?: number;
   /**
-   * Per-attempt timeout of the client the store makes from `config` without a `requestHandler`, in ms: a
-   * request that hangs longer is abandoned and retried by the SDK's retry strategy. Default 30 000.
+   * Per-attempt timeout of the client the store makes from `config` without a `requestHandler`, in ms:
+   * the time from sending a request (its upload included) to the start of the reply. An attempt that
+   * takes longer is abandoned and retried by the SDK's retry strategy. Default 30 000; raise it for
+   * chunks of many MB on slow links.
    */
   readonly requestTimeoutMs?: number;
 }
