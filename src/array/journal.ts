@@ -245,6 +245,20 @@ export async function commitObjects(
   return { journaled: true, bytesWritten };
 }
 
+/**
+ * This writer's own entry vanished while it applied it: its lease was lost after the commit point (or a
+ * recovery took it for dead), and another process settled the entry, normally by applying it whole.
+ */
+function settledByOthers(txid: string, cause: unknown): LeaseLostError {
+  return new LeaseLostError(
+    `this transaction committed (journal entry ${txid}), but its lease was lost while it applied it and ` +
+      "another process settled the entry meanwhile (normally by applying it; it is discarded only if newer " +
+      "data had already replaced its chunks, or if recover() took this writer for dead: keep recover's " +
+      "minAgeMs above your longest transaction). Do not retry blindly: read the data to see what landed.",
+    cause === undefined ? undefined : { cause },
+  );
+}
+
 function assertLeaseHeld(lease: Lease): void {
   if (lease.signal.aborted) {
     throw new LeaseLostError(
@@ -340,18 +354,19 @@ async function applyEntry(
       // entry of a writer it took for dead (it does not).
       const lost = batch.filter((_, i) => !moved[i]);
       const mismatched = await Promise.all(lost.map(async (t) => !matchesObject(await store.get(t.key), t)));
-      if (mismatched.some(Boolean)) {
-        throw new LeaseLostError(
-          `a recovery discarded this transaction's journal entry ${txid} while it was applied (its writer ` +
-            "was taken for dead: raise recover's minAgeMs above your longest transaction); some of its " +
-            "objects may be applied and others not.",
-        );
-      }
+      if (mismatched.some(Boolean)) throw settledByOthers(txid, undefined);
       return;
     }
     await forEachLimit(batch, concurrency, async (t) => {
       const from = objectKeyOf(txid, t.object!);
-      if (store.copy) return applyOne(store, t.key, undefined, conditionFor(t), from);
+      try {
+        if (store.copy) return await applyOne(store, t.key, undefined, conditionFor(t), from);
+      } catch (error) {
+        if (phase === "apply" && isZarrTxError(error, "ERR_STORE_IO") && !(await store.get(from))) {
+          throw settledByOthers(txid, error);
+        }
+        throw error;
+      }
       const bytes = await store.get(from);
       if (!bytes)
         throw new StoreError("ERR_STORE_IO", `journal object ${from} vanished before it was applied`);
@@ -378,9 +393,13 @@ async function deleteEntry(
   // After renames no object is left; elsewhere (copies) each object is still there.
   if (!appliesByRename(store)) {
     const keys = targets.filter((t) => t.object !== null).map((t) => objectKeyOf(txid, t.object!));
-    await deleteKeys(store, keys.slice(0, 1));
-    crashPoint(`${phase}-partial`);
-    await deleteKeys(store, keys.slice(1));
+    if (store.deleteMany && !crashArmed(`${phase}-partial`)) {
+      await store.deleteMany(keys);
+    } else {
+      await deleteKeys(store, keys.slice(0, 1));
+      crashPoint(`${phase}-partial`);
+      await deleteKeys(store, keys.slice(1));
+    }
   }
   // Lazily: a record that comes back after a crash finds every target applied (or since superseded,
   // which reads as never durable): either way recovery applies nothing and deletes it again.

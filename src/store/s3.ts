@@ -10,6 +10,7 @@ import {
   CopyObjectCommand,
   type CopyObjectCommandInput,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadBucketCommand,
@@ -400,6 +401,35 @@ export class S3Store implements Store {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.#objectKey(key) }));
     } catch (error) {
       throw this.#error("delete", key, error);
+    }
+  }
+
+  /**
+   * Deletes every key (missing ones are no-ops) with DeleteObjects, up to 1,000 keys per request, instead
+   * of one request each. Throws `StoreError` naming the first key S3 could not delete.
+   */
+  async deleteMany(keys: readonly AbsolutePath[]): Promise<void> {
+    for (const key of keys) this.#checkWrite(key);
+    for (let start = 0; start < keys.length; start += 1000) {
+      const batch = keys.slice(start, start + 1000);
+      let failed: { Key?: string; Code?: string; Message?: string } | undefined;
+      try {
+        const out = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((key) => ({ Key: this.#objectKey(key) })), Quiet: true },
+          }),
+        );
+        failed = out.Errors?.[0];
+      } catch (error) {
+        throw this.#error("delete", batch[0]!, error);
+      }
+      if (failed) {
+        throw new StoreError(
+          "ERR_STORE_IO",
+          `delete of ${failed.Key ?? "?"} in ${this.id} failed: ${failed.Code ?? "error"} ${failed.Message ?? ""}`.trim(),
+        );
+      }
     }
   }
 

@@ -427,6 +427,18 @@ export function describeStore(name: string, harness: StoreHarness): void {
       await expectCode(setMany([{ key: "/m/../x", value: bytesOf(1) }]), "ERR_INVALID_KEY");
     });
 
+    it("deleteMany deletes every key; missing keys are no-ops", async () => {
+      if (!store.deleteMany) return expect(store.deleteMany).toBeUndefined();
+      await store.set("/d/a", bytesOf(1));
+      await store.set("/d/b/c", bytesOf(2));
+      await store.set("/d/keep", bytesOf(3));
+      await store.deleteMany(["/d/a", "/d/b/c", "/d/missing"]);
+      expect(await fixture.readRaw("/d/a")).toBeUndefined();
+      expect(await fixture.readRaw("/d/b/c")).toBeUndefined();
+      expect(await store.list("/d/")).toEqual(["/d/keep"]);
+      await expectCode(store.deleteMany(["/d/../x"]), "ERR_INVALID_KEY");
+    });
+
     it("rename moves objects onto their targets, replacing them; a missing source moves nothing", async () => {
       if (!store.rename) return expect(store.capabilities.rename ?? false).toBe(false);
       const rename = store.rename.bind(store);
