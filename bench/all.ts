@@ -72,7 +72,9 @@ async function main(): Promise<number> {
   const only = at("only") >= 0 ? argv[at("only") + 1]?.split(",") : undefined;
   const outPath = at("out") >= 0 ? argv[at("out") + 1] : undefined;
   // Options for this orchestrator are not passed on; everything else is (--quick, a filter, --repeats…).
-  const passOn = argv.filter((_, i) => ![at("only"), at("only") + 1, at("out"), at("out") + 1].includes(i));
+  const own = new Set<number>();
+  for (const name of ["only", "out"]) if (at(name) >= 0) own.add(at(name)).add(at(name) + 1);
+  const passOn = argv.filter((_, i) => !own.has(i));
   const out: WriteStream | undefined = outPath ? createWriteStream(outPath) : undefined;
   const goals: Goal[] = [];
   const failed: string[] = [];

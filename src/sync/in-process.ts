@@ -66,12 +66,9 @@ export function resolveLockSet(locks: LockSet): ResolvedLockSet {
     const x = exclusive as readonly string[];
     if (isStrictlyAscending(s) && isStrictlyAscending(x)) return mergeSorted(s, x);
   }
-  const byKey = new Map<string, LockMode>();
-  for (const key of shared) byKey.set(key, "shared");
-  for (const key of exclusive) byKey.set(key, "exclusive");
-  const keys = checkKeys(sortedUnique(byKey.keys()));
-  const modes = keys.map((key) => byKey.get(key) ?? "exclusive");
-  return { keys, modes, mode: modes.includes("exclusive") ? "exclusive" : "shared" };
+  // Otherwise sort each list on its own (nearly sorted lists, like a read's [metadata, chunks…], sort
+  // in about one pass), then merge.
+  return mergeSorted(checkKeys(sortedUnique(shared)), checkKeys(sortedUnique(exclusive)));
 }
 
 /** Two strictly ascending key lists as one resolved set; a key in both is exclusive. */
@@ -79,18 +76,25 @@ function mergeSorted(shared: readonly string[], exclusive: readonly string[]): R
   // Usual case: a few shared keys (each array's metadata) and many exclusive ones. Binary-search each
   // shared key's place and splice, instead of pushing every key one by one.
   if (shared.length <= 8) {
-    const keys: string[] = [];
+    // Slices of the exclusive list between the shared keys' places, concatenated once at the end.
+    const pieces: string[][] = [];
     const at: number[] = [];
+    let length = 0;
     let from = 0;
     for (const key of shared) {
       const pos = lowerBound(exclusive, key, from);
-      for (let k = from; k < pos; k++) keys.push(exclusive[k]!);
+      if (pos > from) {
+        pieces.push(exclusive.slice(from, pos));
+        length += pos - from;
+      }
       from = pos;
       if (exclusive[pos] === key) continue; // exclusive wins
-      at.push(keys.length);
-      keys.push(key);
+      at.push(length);
+      pieces.push([key]);
+      length++;
     }
-    const merged = keys.length === 0 ? exclusive.slice(from) : keys.concat(exclusive.slice(from));
+    pieces.push(exclusive.slice(from));
+    const merged = pieces.length === 1 ? pieces[0]! : ([] as string[]).concat(...pieces);
     const modes = new Array<LockMode>(merged.length).fill("exclusive");
     for (const i of at) modes[i] = "shared";
     return { keys: merged, modes, mode: exclusive.length > 0 ? "exclusive" : "shared" };
