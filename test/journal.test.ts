@@ -183,6 +183,30 @@ describe("recovery of entries that are torn or abandoned", () => {
     expect(await journalKeys(store)).toEqual([]);
   });
 
+  it("a whole but unreadable record stops transactions loudly; recover() reports it and goes on", async () => {
+    const store = await fsStore();
+    const array = await grid(store);
+    const viaBroken = await open(failing(store, "rename"), { synchronizer: array.synchronizer });
+    await set(viaBroken, null, 5).catch(() => undefined);
+    const [committed] = await listJournalEntries(store);
+    // A record from a "newer" zarr-tx: its checksum is right, its format is not ours.
+    const json = '{"zarrTxJournal":99,"state":"commit","txid":"x","targets":[]}';
+    const { crc32c } = await import("../src/codecs/index.js");
+    const sum = crc32c(new TextEncoder().encode(json)).toString(16);
+    const alien = `${Date.now().toString(36)}-${HOST_TAG}-1-abcdef`;
+    await store.set(
+      `${JOURNAL_PREFIX}${alien}.commit` as AbsolutePath,
+      new TextEncoder().encode(`${json}\n#crc32c=${sum}\n`),
+    );
+    const refused = await get(array, null).catch((e: unknown) => e);
+    expect(isZarrTxError(refused, "ERR_CORRUPT_JOURNAL")).toBe(true);
+    const report = await recover(store, { synchronizer: array.synchronizer });
+    expect(report.rolledForward).toEqual([committed!.txid]);
+    expect(report.damaged.map((d) => d.txid)).toEqual([alien]);
+    await store.delete(`${JOURNAL_PREFIX}${alien}.commit` as AbsolutePath);
+    expect(await values(array)).toEqual(new Array(16).fill(5));
+  });
+
   it("a read-only store with a pending entry refuses to read the half-applied region", async () => {
     const store = await fsStore();
     const array = await grid(store);

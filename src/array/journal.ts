@@ -90,6 +90,11 @@ export interface JournalEntry {
   readonly record: JournalRecord | undefined;
   /** True when a record exists but is incomplete (its writer was killed while writing it). */
   readonly tornRecord?: boolean;
+  /**
+   * With `listEntries(store, { tolerant: true })`: the record is whole but unreadable (damaged from
+   * outside, or written by a newer zarr-tx). Such an entry is left alone and reported.
+   */
+  readonly damaged?: StoreError;
 }
 
 /** Who wrote an entry, from its txid: the writer's host (a hash of its name), pid and start time. */
@@ -214,8 +219,25 @@ export async function commitObjects(
       await createRecord(store, recordEntry.key, recordEntry.value);
     }
   } catch (error) {
-    // Before the commit point: remove what was written (best effort; recovery removes the rest).
-    await deleteKeys(store, [...objects.map((o) => o.key), ...(isConflict(error) ? [] : [recordEntry.key])]);
+    // Before the commit point: undo it. The record goes first (durably): once it is gone nothing of
+    // this entry can be applied, and the objects are garbage (best effort; recovery removes the rest).
+    if (!isConflict(error)) {
+      try {
+        await store.delete(recordEntry.key);
+      } catch (cleanup) {
+        throw new TransactionError(
+          "ERR_APPLY_PENDING",
+          `writing the journal entry ${txid} failed (${String(error)}), and so did removing its commit ` +
+            `record (${String(cleanup)}): if the record reached the store whole, the next transaction on ` +
+            "these chunks applies it. Do not retry blindly: read the data, or run `zarr-tx recover`.",
+          { cause: error },
+        );
+      }
+    }
+    await deleteKeys(
+      store,
+      objects.map((o) => o.key),
+    );
     if (isConflict(error)) {
       throw new LeaseLostError(
         "a recovery abandoned this transaction's journal entry while it was being written (its lease must " +
@@ -473,9 +495,15 @@ function corruptRecord(key: AbsolutePath, why: string, cause?: unknown): StoreEr
 
 /**
  * Every journal entry in `store`, grouped by txid, records read. One LIST of the journal prefix (a
- * directory read on files), and one GET per record found.
+ * directory read on files), and one GET per record found. Throws `StoreError` `ERR_CORRUPT_JOURNAL` for a
+ * record that is whole but unreadable, unless `tolerant` (then the entry carries `damaged`): a
+ * transaction cannot tell which chunks such an entry names, so it refuses rather than risk reading them
+ * half-applied; `recover()` reports it and goes on.
  */
-export async function listEntries(store: Store): Promise<JournalEntry[]> {
+export async function listEntries(
+  store: Store,
+  options: { tolerant?: boolean } = {},
+): Promise<JournalEntry[]> {
   const keys = await store.list(JOURNAL_PREFIX);
   if (keys.length === 0) return [];
   const groups = new Map<string, AbsolutePath[]>();
@@ -493,13 +521,25 @@ export async function listEntries(store: Store): Promise<JournalEntry[]> {
     const recordKey = recordKeyOf(txid);
     let record: JournalRecord | undefined;
     let tornRecord = false;
+    let damaged: StoreError | undefined;
     if (group.includes(recordKey)) {
       const bytes = await store.get(recordKey);
-      const decoded = bytes && decodeRecord(recordKey, bytes);
-      if (decoded === "torn") tornRecord = true;
-      else record = decoded;
+      try {
+        const decoded = bytes && decodeRecord(recordKey, bytes);
+        if (decoded === "torn") tornRecord = true;
+        else record = decoded;
+      } catch (error) {
+        if (!options.tolerant || !isZarrTxError(error, "ERR_CORRUPT_JOURNAL")) throw error;
+        damaged = error as StoreError;
+      }
     }
-    entries.push({ txid, keys: group, record, ...(tornRecord ? { tornRecord } : {}) });
+    entries.push({
+      txid,
+      keys: group,
+      record,
+      ...(tornRecord ? { tornRecord } : {}),
+      ...(damaged ? { damaged } : {}),
+    });
   }
   return entries;
 }

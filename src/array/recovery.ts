@@ -56,6 +56,11 @@ export interface RecoveryReport {
   readonly superseded: string[];
   /** Entries left alone because their writer may still be running. */
   readonly inProgress: string[];
+  /**
+   * Entries whose record is whole but unreadable (damaged from outside, or written by a newer zarr-tx):
+   * left alone. Transactions on this store fail with `ERR_CORRUPT_JOURNAL` until they are removed.
+   */
+  readonly damaged: { readonly txid: string; readonly message: string }[];
   /** Temp files of dead writers deleted (filesystem stores). */
   readonly tempFilesRemoved: string[];
   /** Temp files kept, with the reason. */
@@ -88,6 +93,7 @@ export async function recover(store: Store, options: RecoverOptions = {}): Promi
     discarded: [],
     superseded: [],
     inProgress: [],
+    damaged: [],
     tempFilesRemoved: [],
     tempFilesKept: [],
   };
@@ -100,7 +106,11 @@ export async function recover(store: Store, options: RecoverOptions = {}): Promi
           : report.discarded;
     list.push(txid);
   };
-  for (const entry of await listEntries(store)) {
+  for (const entry of await listEntries(store, { tolerant: true })) {
+    if (entry.damaged) {
+      report.damaged.push({ txid: entry.txid, message: entry.damaged.message });
+      continue;
+    }
     const abandoned = writerGone(entry.txid, minAgeMs);
     const keys = lockKeysOf(entry);
     if (entry.record === undefined || (!options.synchronizer && !abandoned)) {
@@ -161,5 +171,5 @@ function writerGone(txid: string, minAgeMs: number): boolean {
 
 /** The entry as it is now (its writer may have finished it while we waited for its locks). */
 async function reread(store: Store, entry: JournalEntry): Promise<JournalEntry | undefined> {
-  return (await listEntries(store)).find((e) => e.txid === entry.txid);
+  return (await listEntries(store, { tolerant: true })).find((e) => e.txid === entry.txid && !e.damaged);
 }

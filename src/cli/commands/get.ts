@@ -4,6 +4,7 @@ import { open } from "../../array/array.js";
 import { onTransaction, type TransactionMetrics } from "../../array/metrics.js";
 import { sizeOf } from "../../array/ndarray.js";
 import { get } from "../../array/transaction.js";
+import { isZarrTxError } from "../../errors.js";
 import { choiceOption, EXIT, intOption, stringOption, UsageError } from "../args.js";
 import { arrayPathOf, type Command, STORE_OPTIONS } from "../command.js";
 import { encodeNpy } from "../npy.js";
@@ -94,16 +95,28 @@ export const command: Command = {
     if (stringOption(args, "order") !== undefined && !npy)
       throw new UsageError("--order applies to .npy output (--out FILE.npy)");
     const maxElements = intOption(args, "max-elements", { min: 0, max: Number.MAX_SAFE_INTEGER }, 1_000_000);
-    const store = await openStore(args.positionals[0]!, {
+    const readOnlyStore = await openStore(args.positionals[0]!, {
       readOnly: true,
       ...s3OptionsOf(args),
     });
     return withSynchronizer(sync, async (synchronizer) => {
-      const array = await open(store, { path: arrayPathOf(args), synchronizer });
-      const selection = parseSelection(stringOption(args, "sel") ?? "", array.shape.length);
-      const { result, metrics } = await measured(() =>
-        get(array, selection, timeoutMs === undefined ? {} : { timeoutMs }),
-      );
+      const opened = await open(readOnlyStore, { path: arrayPathOf(args), synchronizer });
+      const selection = parseSelection(stringOption(args, "sel") ?? "", opened.shape.length);
+      const options = timeoutMs === undefined ? {} : { timeoutMs };
+      let array = opened;
+      let store = readOnlyStore;
+      const { result, metrics } = await measured(async () => {
+        try {
+          return await get(array, selection, options);
+        } catch (error) {
+          // A dead writer's journal entry names these chunks: recover it, as every zarr-tx reader does,
+          // through a writable handle (the read-only one cannot apply it).
+          if (!isZarrTxError(error, "ERR_RECOVERY_NEEDED")) throw error;
+          store = await openStore(args.positionals[0]!, { readOnly: false, ...s3OptionsOf(args) });
+          array = await open(store, { path: arrayPathOf(args), synchronizer });
+          return get(array, selection, options);
+        }
+      });
       const count = sizeOf(result.shape);
       if (!npy && count > maxElements) {
         throw new UsageError(

@@ -94,13 +94,15 @@ export const command: Command = {
       report.rolledForward.length +
       report.discarded.length +
       report.superseded.length +
-      report.inProgress.length;
+      report.inProgress.length +
+      report.damaged.length;
     const lines = [
       `recover ${store.id}${dryRun ? " (dry run)" : ""}, locks: ${sync}`,
       journalCount === 0
         ? "  journal: no pending entries"
         : `  journal: ${report.rolledForward.length} ${would}rolled forward, ${report.discarded.length} ${would}discarded, ` +
-          `${report.superseded.length} ${would}dropped as superseded, ${report.inProgress.length} left in progress`,
+          `${report.superseded.length} ${would}dropped as superseded, ${report.inProgress.length} left in progress` +
+          (report.damaged.length > 0 ? `, ${report.damaged.length} damaged` : ""),
       ...report.rolledForward.map(
         (t) => `    ${would}rolled forward ${t} (committed: every chunk gets its new bytes)`,
       ),
@@ -115,27 +117,34 @@ export const command: Command = {
           `    left ${t}: its writer may still be running` +
           (synchronizer === undefined ? " (give --sync to lock its chunks and recover it safely)" : ""),
       ),
+      ...report.damaged.map((d) => `    left ${d.txid}: ${d.message}`),
       `  temp files: ${dryRun ? "would remove" : "removed"} ${report.tempFilesRemoved.length}, kept ${report.tempFilesKept.length}`,
       ...report.tempFilesRemoved.map(
         (file) => `    ${dryRun ? "would remove" : "removed"} ${file} (its writer is gone)`,
       ),
       ...report.tempFilesKept.map((t) => `    kept ${t.file}: ${t.reason}`),
     ];
-    out.result(lines, {
-      store: store.id,
-      dryRun,
-      sync,
-      journal: {
-        rolledForward: report.rolledForward,
-        discarded: report.discarded,
-        superseded: report.superseded,
-        inProgress: report.inProgress,
+    out.result(
+      lines,
+      {
+        store: store.id,
+        dryRun,
+        sync,
+        journal: {
+          rolledForward: report.rolledForward,
+          discarded: report.discarded,
+          superseded: report.superseded,
+          inProgress: report.inProgress,
+          damaged: report.damaged,
+        },
+        tempFiles: {
+          removed: report.tempFilesRemoved.map((file) => ({ file })),
+          kept: report.tempFilesKept.map((t) => ({ file: t.file, reason: t.reason })),
+        },
       },
-      tempFiles: {
-        removed: report.tempFilesRemoved.map((file) => ({ file })),
-        kept: report.tempFilesKept.map((t) => ({ file: t.file, reason: t.reason })),
-      },
-    });
-    return EXIT.ok;
+      report.damaged.length === 0,
+    );
+    // A damaged record blocks every transaction on the store: that is a failure to report, not success.
+    return report.damaged.length === 0 ? EXIT.ok : EXIT.failure;
   },
 };
