@@ -24,6 +24,7 @@ import {
   type Store,
   set,
   slice,
+  type ZarrTxArray,
 } from "../src/index.js";
 import { S3Store } from "../src/store/s3.js";
 import { RedisSynchronizer } from "../src/sync/redis.js";
@@ -95,31 +96,18 @@ async function main(): Promise<void> {
           codecs: [],
           synchronizer: new InProcessSynchronizer(),
         });
-        const selection = chunks === 2 ? [slice(0, 64), slice(0, 128)] : [slice(0, 256), slice(0, 256)];
-        let value = 0;
         const bytesPerTx: Record<string, number> = {};
-        const sides = [
-          { label: "direct", journal: false },
-          { label: "journal", journal: true },
-        ].map(({ label, journal }) => ({
-          label,
-          run: async () => {
-            counter.reset();
-            await set(array, selection, ++value, { journal });
+        await compareJournal(workload, array, chunks, repeats, {
+          before: () => counter.reset(),
+          after: (label) => {
             bytesPerTx[label] = counter.bytes();
           },
-        }));
-        const times = await alternate(sides, repeats);
-        for (const line of compare(workload, "ms", "direct", times, {
-          p99: true,
-          goals: { journal: { text: "ratio >= 1/1.3 (journal at most 1.3x the time)", min: 1 / 1.3 } },
-          extra: {
+          extra: () => ({
             direct: { bytesPerTx: bytesPerTx.direct },
             journal: { bytesPerTx: bytesPerTx.journal },
-          },
-        })) {
-          emit(line);
-        }
+          }),
+          goal: true,
+        });
       }
     }
 
@@ -152,6 +140,46 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * Times `set` over 2 or 16 whole chunks with the journal and without it, alternating, and prints the
+ * comparison; `before`/`after` wrap each write (reset and read counters), `extra` adds their results.
+ */
+async function compareJournal(
+  workload: string,
+  array: ZarrTxArray,
+  chunks: number,
+  repeatCount: number,
+  hooks: {
+    before: () => void;
+    after: (label: string) => void;
+    extra: () => Record<string, Record<string, unknown>>;
+    goal: boolean;
+  },
+): Promise<void> {
+  const selection = chunks === 2 ? [slice(0, 64), slice(0, 128)] : [slice(0, 256), slice(0, 256)];
+  let value = 0;
+  const sides = [
+    { label: "direct", journal: false },
+    { label: "journal", journal: true },
+  ].map(({ label, journal }) => ({
+    label,
+    run: async () => {
+      hooks.before();
+      await set(array, selection, ++value, { journal });
+      hooks.after(label);
+    },
+  }));
+  const times = await alternate(sides, repeatCount);
+  const goals = { journal: { text: "ratio >= 1/1.3 (journal at most 1.3x the time)", min: 1 / 1.3 } };
+  for (const line of compare(workload, "ms", "direct", times, {
+    p99: true,
+    ...(hooks.goal ? { goals } : {}),
+    extra: hooks.extra(),
+  })) {
+    emit(line);
+  }
+}
+
 /** The same writes on S3 + Redis: latency, and requests per transaction by operation. */
 async function s3Journal(): Promise<void> {
   if (!"journal: S3".includes(args.filter) && !args.filter.includes("S3")) return;
@@ -175,30 +203,18 @@ async function s3Journal(): Promise<void> {
         codecs: [],
         synchronizer,
       });
-      const selection = chunks === 2 ? [slice(0, 64), slice(0, 128)] : [slice(0, 256), slice(0, 256)];
-      let value = 0;
       const requests: Record<string, Record<string, number>> = {};
-      const sides = [
-        { label: "direct", journal: false },
-        { label: "journal", journal: true },
-      ].map(({ label, journal }) => ({
-        label,
-        run: async () => {
-          server.resetCounts();
-          await set(array, selection, ++value, { journal });
+      await compareJournal(workload, array, chunks, s3Repeats, {
+        before: () => server.resetCounts(),
+        after: (label) => {
           requests[label] = { total: server.total(), ...server.counts() };
         },
-      }));
-      const times = await alternate(sides, s3Repeats);
-      for (const line of compare(workload, "ms", "direct", times, {
-        p99: true,
-        extra: {
+        extra: () => ({
           direct: { requestsPerTx: requests.direct },
           journal: { requestsPerTx: requests.journal },
-        },
-      })) {
-        emit(line);
-      }
+        }),
+        goal: false,
+      });
     }
   } finally {
     await synchronizer.close();
