@@ -79,6 +79,7 @@ async function worker(role: string, config: Config): Promise<Result> {
     waits.push(m.lockWaitMs);
     holds.push(m.lockHoldMs);
   });
+  if (config.journal === false) txOptions = { journal: false };
   const store = new FileSystemStore(config.path, { fsync: false });
   const synchronizer = new FileSynchronizer({ turnstile: config.turnstile !== false });
   const array = await open(store, { synchronizer });
@@ -126,13 +127,17 @@ async function worker(role: string, config: Config): Promise<Result> {
         const c1 = Math.min(cols, c0 + 1 + Math.floor(random() * 5));
         for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) expected[r * cols + c]!++;
         const box = [slice(r0, r1), slice(c0, c1)];
-        await transaction([{ array, selection: box, mode: "write" }], async (tx) => {
-          const current = await tx.get(array, box);
-          await tx.set(array, box, {
-            data: (current.data as Int32Array).map((v) => v + 1),
-            shape: current.shape,
-          });
-        });
+        await transaction(
+          [{ array, selection: box, mode: "write" }],
+          async (tx) => {
+            const current = await tx.get(array, box);
+            await tx.set(array, box, {
+              data: (current.data as Int32Array).map((v) => v + 1),
+              shape: current.shape,
+            });
+          },
+          txOptions,
+        );
       }
       return { rounds: config.rounds, expected, seconds: (performance.now() - started) / 1000 };
     }
@@ -157,6 +162,9 @@ async function worker(role: string, config: Config): Promise<Result> {
 }
 
 /** One diagonal, one transaction: a coordinate selection, as zarr-python's `vindex` writes it. */
+/** `journal: false` for the zarr-tx-no-journal variant (each chunk still atomic, the set not crash-atomic). */
+let txOptions: { journal?: boolean } = {};
+
 async function writeDiagonal(array: ZarrTxArray, d: number, value: number): Promise<void> {
   const cells = cellsOfDiagonal(array.shape, d);
   await set(
@@ -166,6 +174,7 @@ async function writeDiagonal(array: ZarrTxArray, d: number, value: number): Prom
       cells.map(([, j]) => j),
     ),
     value,
+    txOptions,
   );
 }
 
@@ -178,11 +187,12 @@ interface Proc {
   readonly result: Promise<Result>;
 }
 
-function start(impl: "zarr-tx" | "zarr-python", config: Config): Proc {
+function start(impl: Impl, config: Config): Proc {
+  const own = impl === "zarr-tx-no-journal" ? { ...config, journal: false } : config;
   const child =
-    impl === "zarr-tx"
-      ? spawn(process.execPath, [...process.execArgv, self, "--worker", config.role, JSON.stringify(config)])
-      : spawn(PYTHON, [pythonScript, config.role, JSON.stringify(config)]);
+    impl === "zarr-python"
+      ? spawn(PYTHON, [pythonScript, config.role, JSON.stringify(config)])
+      : spawn(process.execPath, [...process.execArgv, self, "--worker", config.role, JSON.stringify(own)]);
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
@@ -222,10 +232,7 @@ function start(impl: "zarr-tx" | "zarr-python", config: Config): Proc {
 }
 
 /** Runs one set of workers: waits until all are ready, starts them at once, collects their results. */
-async function runTogether(
-  impl: "zarr-tx" | "zarr-python",
-  configs: Config[],
-): Promise<{ results: Result[]; seconds: number }> {
+async function runTogether(impl: Impl, configs: Config[]): Promise<{ results: Result[]; seconds: number }> {
   const procs = configs.map((config) => start(impl, config));
   await Promise.all(procs.map((p) => p.ready));
   const started = performance.now();
@@ -239,12 +246,7 @@ async function python(role: string, config: Record<string, unknown>): Promise<Re
   return p.result;
 }
 
-async function newArray(
-  impl: "zarr-tx" | "zarr-python",
-  dir: string,
-  shape: number[],
-  chunks: number[],
-): Promise<string> {
+async function newArray(impl: Impl, dir: string, shape: number[], chunks: number[]): Promise<string> {
   const path = join(dir, `${impl}-${shape.join("x")}-${Math.random().toString(36).slice(2, 8)}.zarr`);
   if (impl === "zarr-python") {
     await python("create", { path, shape, chunks });
@@ -260,7 +262,7 @@ async function newArray(
   return path;
 }
 
-async function finalCells(impl: "zarr-tx" | "zarr-python", path: string): Promise<number[]> {
+async function finalCells(impl: Impl, path: string): Promise<number[]> {
   if (impl === "zarr-python") return (await python("final", { path })).cells as number[];
   const array = await open(new FileSystemStore(path, { fsync: false }));
   return [...((await get(array)).data as Int32Array)];
@@ -268,9 +270,11 @@ async function finalCells(impl: "zarr-tx" | "zarr-python", path: string): Promis
 
 const round = (x: number, digits = 1) => +x.toFixed(digits);
 
-type Impl = "zarr-tx" | "zarr-python";
+type Impl = "zarr-tx" | "zarr-tx-no-journal" | "zarr-python";
+type Runs = Partial<Record<Impl, Record<string, number>[]>>;
 const VARIANT: Record<Impl, string> = {
   "zarr-tx": "zarr-tx FileSynchronizer",
+  "zarr-tx-no-journal": "zarr-tx FileSynchronizer, journal: false",
   "zarr-python": "zarr-python 2.13 ProcessSynchronizer",
 };
 const BASELINE = VARIANT["zarr-python"];
@@ -387,7 +391,7 @@ function summarize(
   workload: string,
   metric: string,
   unit: "writes/s" | "reads/s" | "tx/s",
-  runs: Record<Impl, Record<string, number>[]>,
+  runs: Runs,
   goal: { text: string; min: number } | undefined,
   counts: readonly string[],
 ): void {
@@ -451,31 +455,39 @@ async function main(): Promise<void> {
   const diagWorkload = (size: number, chunk: number) =>
     `#857 diagonal ${size}x${size}/${chunk}x${chunk}, ${writers} writer + ${readers} reader processes`;
   const counterWorkload = `counter ${processes} processes x ${rounds} RMW increments, 12x12/4x4`;
-  const diag = new Map<string, Record<Impl, Record<string, number>[]>>();
-  const count: Record<Impl, Record<string, number>[]> = { "zarr-tx": [], "zarr-python": [] };
+  // The journal-off variant shows what the crash journal costs here; not in a quick run.
+  const withNoJournal =
+    process.argv.includes("--journal-variant") ||
+    (!args.quick && !process.argv.includes("--no-journal-variant"));
+  const impls: Impl[] = withNoJournal
+    ? ["zarr-tx", "zarr-tx-no-journal", "zarr-python"]
+    : ["zarr-tx", "zarr-python"];
+  const emptyRuns = (): Runs => Object.fromEntries(impls.map((impl) => [impl, []]));
+  const diag = new Map<string, Runs>();
+  const count: Runs = emptyRuns();
   const gate: Record<string, number[]> = { "turnstile on (default)": [], "turnstile off": [] };
   const want = (name: string) => only === undefined || only === name;
   try {
     for (let i = 0; i < repeats; i++) {
       // Alternate the order, so that both sides see the same machine state on average.
-      const order: readonly Impl[] = i % 2 === 0 ? ["zarr-tx", "zarr-python"] : ["zarr-python", "zarr-tx"];
+      const order: readonly Impl[] = i % 2 === 0 ? impls : [...impls].reverse();
       if (want("diagonal")) {
         for (const [size, chunk] of sizes) {
           const workload = diagWorkload(size, chunk);
           if (!workload.includes(args.filter)) continue;
           let runs = diag.get(workload);
           if (runs === undefined) {
-            runs = { "zarr-tx": [], "zarr-python": [] };
+            runs = emptyRuns();
             diag.set(workload, runs);
           }
           for (const impl of order) {
-            runs[impl].push(await diagonal(impl, dir, size, chunk, writers, readers, seconds, workload));
+            runs[impl]!.push(await diagonal(impl, dir, size, chunk, writers, readers, seconds, workload));
           }
         }
       }
       if (want("counter") && counterWorkload.includes(args.filter)) {
         for (const impl of order)
-          count[impl].push(await counter(impl, dir, processes, rounds, counterWorkload));
+          count[impl]!.push(await counter(impl, dir, processes, rounds, counterWorkload));
       }
       if (want("turnstile") && !args.quick && "turnstile".includes(args.filter)) {
         for (const on of i % 2 === 0 ? [true, false] : [false, true]) {
@@ -491,7 +503,7 @@ async function main(): Promise<void> {
       ]);
       summarize(workload, "reads_per_s", "reads/s", runs, undefined, []);
     }
-    if (count["zarr-tx"].length > 0) {
+    if (count["zarr-tx"]!.length > 0) {
       summarize(counterWorkload, "tx_per_s", "tx/s", count, { text: "ratio >= 1", min: 1 }, [
         "lost_increments",
       ]);
