@@ -12,12 +12,12 @@
  * - nothing is left over (no journal entry, no temp file, after `recover()`).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { expect } from "vitest";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import * as zarr from "zarrita";
 import {
   type CreateOptions,
@@ -241,6 +241,94 @@ export interface RunStats {
   recovered: { rolledForward: number; discarded: number; tempFiles: number };
 }
 
+/** The runs of {@link CrashRig.randomKills}. */
+export interface RandomKillsOptions {
+  writers: number;
+  readers: number;
+  kills: number;
+  seed: number;
+  maxDelayMs: number;
+  cli?: { location: string; extra: readonly string[]; reads: number };
+  /** Writers commit without the journal (see `writer`). */
+  journal?: boolean;
+}
+
+/**
+ * What a crash test file shares (test/crash.fs.test.ts, test/crash.s3.test.ts). Called at the top of the
+ * file, it builds the bundles (beside whatever `start` starts) before the file's tests, SIGKILLs every
+ * child and tears every rig down after each test, removes the work directories and stops everything
+ * after the last test, and counts kills over the whole file (logged at the end).
+ */
+export function crashSuite<K>(options: {
+  /** What the log lines begin with ("crash.fs"). */
+  label: string;
+  /** Where each rig's work directory is made, and its name's prefix. */
+  tempParent: string;
+  tempPrefix: string;
+  /** The store and the synchronizer of a rig whose work directory is `dir`, for the test's `kind`. */
+  configure: (dir: string, kind: K) => { store: StoreConfig; sync: SyncConfig };
+  /** More set-up before the file's tests (servers), run beside the bundles' build. */
+  start?: () => Promise<void>;
+  /** Undoes `start` after the file's tests (it must cope with a `start` that failed). */
+  stop?: () => Promise<unknown>;
+}): CrashSuite<K> {
+  let bundles: Bundles | undefined;
+  const dirs: string[] = [];
+  const rigs: CrashRig[] = [];
+  let totalKills = 0;
+
+  beforeAll(async () => {
+    [bundles] = await Promise.all([buildBundles(), options.start?.()]);
+  });
+  afterEach(async () => {
+    killAll();
+    await Promise.all(rigs.splice(0).map((rig) => rig.tearDown()));
+  });
+  afterAll(async () => {
+    console.log(`${options.label}: ${totalKills} kills in all`);
+    await Promise.all([
+      ...dirs.map((d) => rm(d, { recursive: true, force: true })),
+      bundles?.dispose(),
+      options.stop?.(),
+    ]);
+  });
+
+  const rig = async (variant: Variant, kind: K): Promise<CrashRig> => {
+    const dir = await mkdtemp(join(options.tempParent, options.tempPrefix));
+    dirs.push(dir);
+    const { store, sync } = options.configure(dir, kind);
+    const r = new CrashRig(bundles!, store, sync, variant, dir);
+    await r.setUp();
+    rigs.push(r);
+    return r;
+  };
+
+  return {
+    rig,
+    async run(name, variant, kind, body) {
+      const startedAt = performance.now();
+      const stats = await body(await rig(variant, kind));
+      totalKills += stats.kills;
+      const seconds = Math.round((performance.now() - startedAt) / 100) / 10;
+      console.log(`${options.label} ${name}: ${JSON.stringify({ ...stats, seconds })}`);
+      return stats;
+    },
+    addKills(kills) {
+      totalKills += kills;
+    },
+  };
+}
+
+/** A crash test file's rigs (see {@link crashSuite}); `K` is what tells its rigs apart (fsync, locks). */
+export interface CrashSuite<K> {
+  /** A new rig (its array created), torn down after the test. */
+  rig(variant: Variant, kind: K): Promise<CrashRig>;
+  /** Runs `body` on a new rig, then logs the stats it returns (and counts their kills). */
+  run(name: string, variant: Variant, kind: K, body: (rig: CrashRig) => Promise<RunStats>): Promise<RunStats>;
+  /** Counts kills made outside {@link run}. */
+  addKills(kills: number): void;
+}
+
 /**
  * One array under test, with the store and synchronizer every process of the test uses, and the logs
  * of every writer and reader ever started on it.
@@ -412,16 +500,7 @@ export class CrashRig {
    * `readers` reader processes, and (with `cli`) `zarr-tx get` processes one after another, read random
    * rectangles meanwhile. Returns the snapshots the CLI took (the readers log theirs).
    */
-  async randomKills(options: {
-    writers: number;
-    readers: number;
-    kills: number;
-    seed: number;
-    maxDelayMs: number;
-    cli?: { location: string; extra: readonly string[]; reads: number };
-    /** Writers commit without the journal (see `writer`). */
-    journal?: boolean;
-  }): Promise<{ rect: Rect; cells: number[] }[]> {
+  async randomKills(options: RandomKillsOptions): Promise<{ rect: Rect; cells: number[] }[]> {
     const random = seededRandom(options.seed);
     const seed = () => Math.floor(random() * 2 ** 31);
     let killed = 0;
@@ -481,6 +560,20 @@ export class CrashRig {
   }
 
   /**
+   * {@link randomKills}, then {@link recoverAndCheck} (over the CLI's snapshots too): at least
+   * `options.kills` kills, and with `cli`, at least one `zarr-tx get` ran.
+   */
+  async randomKillsChecked(options: RandomKillsOptions, mode: "recover" | "transaction"): Promise<RunStats> {
+    const cliSnapshots = await this.randomKills(options);
+    if (options.cli !== undefined) {
+      expect(cliSnapshots.length, "zarr-tx get processes ran during the kills").toBeGreaterThan(0);
+    }
+    const stats = await this.recoverAndCheck(mode, cliSnapshots);
+    expect(stats.kills).toBeGreaterThanOrEqual(options.kills);
+    return stats;
+  }
+
+  /**
    * Deterministic kills at protocol steps: for each `point@n`, a writer dies at its n-th transaction's
    * `point`. Every point here comes after the commit record, so the victim must be rolled forward; a
    * plain read of one cell of its rectangle, in this process, must do it by itself (the entry names
@@ -512,6 +605,18 @@ export class CrashRig {
         expect(new Set(cells), `${point}@${n}: the whole rectangle`).toEqual(new Set([victim!.value]));
       }
     }
+  }
+
+  /** {@link crashAtPoints}, then {@link recoverAndCheck} through `recover()`: one kill per point and nth. */
+  async crashAtPointsChecked(
+    points: readonly string[],
+    nths: readonly number[],
+    seed: number,
+  ): Promise<RunStats> {
+    await this.crashAtPoints(points, nths, seed);
+    const stats = await this.recoverAndCheck("recover");
+    expect(stats.kills).toBe(points.length * nths.length);
+    return stats;
   }
 
   /**
@@ -557,6 +662,14 @@ export class CrashRig {
     const [r0, , c0] = pending.rect;
     expect(await this.read([r0, r0 + 1, c0, c0 + 1])).toEqual([pending.value]);
     expect(new Set(await this.read(pending.rect))).toEqual(new Set([pending.value]));
+  }
+
+  /** {@link crashDuringRecovery}, then {@link recoverAndCheck} through `recover()`: its six kills. */
+  async crashDuringRecoveryChecked(seed: number): Promise<RunStats> {
+    await this.crashDuringRecovery(seed);
+    const stats = await this.recoverAndCheck("recover");
+    expect(stats.kills).toBe(6);
+    return stats;
   }
 
   /**
