@@ -6,12 +6,10 @@
  * Set ZARR_TX_TEST_DIR to run the arrays (and so the lock files) on another filesystem, e.g. an NFS or
  * Lustre mount you want to trust: `ZARR_TX_TEST_DIR=/mnt/nfs/tmp npx vitest run test/sync.file`.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -23,6 +21,7 @@ import {
   slice,
   type ZarrTxArray,
 } from "../src/index.js";
+import { killAll, type Message, Child as ProcessChild } from "./child-process.js";
 import type { ChildConfig } from "./file-sync-child.js";
 import { counterRegion, countTornDiagonals, diagonalCount, seededRandom } from "./workloads.js";
 
@@ -65,13 +64,9 @@ beforeAll(async () => {
 });
 
 const dirs: string[] = [];
-const children = new Set<Child>();
 
-afterEach(() => {
-  // A failed test must not leave processes behind; each is killed by its own pid.
-  for (const child of children) if (child.process.exitCode === null) child.process.kill("SIGKILL");
-  children.clear();
-});
+// A failed test must not leave processes behind; each is killed by its own pid.
+afterEach(killAll);
 afterAll(async () => {
   await Promise.all(
     [...dirs, ...(bundle === undefined ? [] : [bundle])].map((d) => rm(d, { recursive: true, force: true })),
@@ -89,54 +84,10 @@ const ROUNDS_857 = 10;
 /** Whole-array reads of each diagonal reader process. */
 const DIAGONAL_READS = 100;
 
-type Message = Record<string, unknown> & { event: string };
-
-/** A child process and the JSON lines it prints. */
-class Child {
-  readonly process: ChildProcessWithoutNullStreams;
-  readonly messages: Message[] = [];
-  readonly #waiters: { event: string; resolve: (m: Message) => void }[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
-
+/** A child running test/file-sync-child.ts with `config`. */
+class Child extends ProcessChild {
   constructor(config: ChildConfig) {
-    this.process = spawn(process.execPath, [...childCommand, JSON.stringify(config)], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    children.add(this);
-    let stderr = "";
-    this.process.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    createInterface({ input: this.process.stdout }).on("line", (line) => {
-      let message: Message;
-      try {
-        message = JSON.parse(line) as Message;
-      } catch {
-        return;
-      }
-      this.messages.push(message);
-      for (const waiter of this.#waiters.filter((w) => w.event === message.event)) {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        waiter.resolve(message);
-      }
-    });
-    this.exited = new Promise((resolve) => {
-      this.process.on("exit", (code, signal) => resolve({ code, signal, stderr }));
-    });
-  }
-
-  /** The first message of this kind; rejects if the child exits without printing it. */
-  next(event: string): Promise<Message> {
-    const seen = this.messages.find((m) => m.event === event);
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ event, resolve });
-      void this.exited.then(({ code, signal, stderr }) => {
-        const late = this.messages.find((m) => m.event === event);
-        if (late !== undefined) resolve(late);
-        else reject(new Error(`child exited (${code ?? signal}) before "${event}":\n${stderr}`));
-      });
-    });
+    super([...childCommand, JSON.stringify(config)]);
   }
 
   send(word: string): void {
