@@ -21,6 +21,8 @@
  */
 import { appendFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+// mulberry32, the CLI's seeded PRNG: a failing run can be replayed from its seed.
+import { seededRandom } from "../src/cli/workloads.js";
 import {
   FileSynchronizer,
   FileSystemStore,
@@ -80,18 +82,6 @@ export type CrashChildConfig =
 
 /** Values a writer instance may use: instance·10⁴ + 1 … instance·10⁴ + 9999. */
 export const SEQ_PER_INSTANCE = 10_000;
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomInt(random: () => number, lo: number, hi: number): number {
   return lo + Math.floor(random() * (hi - lo + 1));

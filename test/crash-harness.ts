@@ -17,6 +17,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import * as zarr from "zarrita";
+import { seededRandom } from "../src/cli/workloads.js";
 import {
   type CreateOptions,
   create,
@@ -39,7 +40,6 @@ import {
   type Rect,
   type StoreConfig,
   type SyncConfig,
-  seededRandom,
 } from "./crash-child.js";
 import { History, parseReaderLogs, parseWriterLogs, type TxRecord } from "./crash-model.js";
 
