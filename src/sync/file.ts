@@ -517,10 +517,28 @@ export class FileSynchronizer implements Synchronizer {
       // a block of its own.
       const prefix = key.slice(0, at + 1);
       const end = prefixBlockEnd(keys, i, prefix);
+      const from = prefix.length;
       for (i++; i < end; i++) {
-        const next = parseSlot(keys[i]!, prefix.length);
-        if (next === undefined) break;
-        this.#addByte(bytes, keys[i]!, next, modes[i] === "exclusive");
+        const next = keys[i]!;
+        // Inline fast path for the usual slot, 16 digits (lockKey pads to them); parseSlot otherwise.
+        let slot = -1;
+        if (next.length === from + 16) {
+          let value = 0;
+          let p = from;
+          for (; p < next.length; p++) {
+            const digit = next.charCodeAt(p) - 48;
+            if (digit < 0 || digit > 9) break;
+            value = value * 10 + digit;
+          }
+          if (p === next.length) slot = value;
+        }
+        if (slot >= 0 && slot + 1 < GATE_BASE) {
+          bytes.add(slot + 1, modes[i] === "exclusive");
+          continue;
+        }
+        const parsed = parseSlot(next, from);
+        if (parsed === undefined) break;
+        this.#addByte(bytes, next, parsed, modes[i] === "exclusive");
       }
     }
     const plan: FilePlan[] = [];

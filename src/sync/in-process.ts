@@ -76,28 +76,34 @@ function mergeSorted(shared: readonly string[], exclusive: readonly string[]): R
   // Usual case: a few shared keys (each array's metadata) and many exclusive ones. Binary-search each
   // shared key's place and splice, instead of pushing every key one by one.
   if (shared.length <= 8) {
-    // Slices of the exclusive list between the shared keys' places, concatenated once at the end.
-    const pieces: string[][] = [];
-    const at: number[] = [];
-    let length = 0;
+    // Where each shared key goes (a key in both lists stays exclusive), then one copy of the
+    // exclusive list with the shared keys spliced in.
+    const inserts: { pos: number; key: string }[] = [];
     let from = 0;
     for (const key of shared) {
-      const pos = lowerBound(exclusive, key, from);
-      if (pos > from) {
-        pieces.push(exclusive.slice(from, pos));
-        length += pos - from;
-      }
-      from = pos;
-      if (exclusive[pos] === key) continue; // exclusive wins
-      at.push(length);
-      pieces.push([key]);
-      length++;
+      from = lowerBound(exclusive, key, from);
+      if (exclusive[from] !== key) inserts.push({ pos: from, key });
     }
-    pieces.push(exclusive.slice(from));
-    const merged = pieces.length === 1 ? pieces[0]! : ([] as string[]).concat(...pieces);
-    const modes = new Array<LockMode>(merged.length).fill("exclusive");
-    for (const i of at) modes[i] = "shared";
-    return { keys: merged, modes, mode: exclusive.length > 0 ? "exclusive" : "shared" };
+    let keys: string[];
+    if (inserts.length === 0) keys = exclusive.slice();
+    else if (inserts[0]!.pos === exclusive.length) {
+      // Every shared key sorts after the exclusive ones (as a scope's `#meta` sorts after its chunks).
+      keys = exclusive.concat(inserts.map((x) => x.key));
+    } else {
+      const pieces: string[][] = [];
+      let last = 0;
+      for (const { pos, key } of inserts) {
+        pieces.push(exclusive.slice(last, pos), [key]);
+        last = pos;
+      }
+      pieces.push(exclusive.slice(last));
+      keys = ([] as string[]).concat(...pieces);
+    }
+    const modes = new Array<LockMode>(keys.length).fill("exclusive");
+    inserts.forEach(({ pos }, k) => {
+      modes[pos + k] = "shared";
+    });
+    return { keys, modes, mode: exclusive.length > 0 ? "exclusive" : "shared" };
   }
   const keys: string[] = [];
   const modes: LockMode[] = [];
