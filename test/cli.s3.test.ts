@@ -6,19 +6,13 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../src/cli/run.js";
 import { get, open } from "../src/index.js";
 import { S3Store } from "../src/store/s3.js";
+import { cliInProcess, type Run } from "./cli-harness.js";
 import { type RedisServer, startRedisServers, stopRedisServers } from "./redis-harness.js";
 import { type S3TestServer, startS3Server } from "./s3-harness.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let s3: S3TestServer;
 let bucket: string;
@@ -58,17 +52,6 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
     );
     child.stdin?.end();
   });
-}
-
-/** Runs the CLI in this process (`runCli`, what the executable calls), capturing its output. */
-async function cliInProcess(args: readonly string[]): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-  });
-  return { code, stdout, stderr };
 }
 
 describe("zarr-tx on s3:// stores", () => {

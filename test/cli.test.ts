@@ -16,18 +16,12 @@ import * as zarr from "zarrita";
 import { allocate } from "../src/array/dtype.js";
 import { parseCompressor } from "../src/cli/codecs.js";
 import { decodeNpy, encodeNpy } from "../src/cli/npy.js";
-import { runCli } from "../src/cli/run.js";
 import { formatSelection, parseSelection } from "../src/cli/selection.js";
 import { DATA_TYPES, FileSystemStore, isZarrTxError, slice } from "../src/index.js";
+import { cliInProcess, type Run } from "./cli-harness.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PYTHON = "/usr/bin/python3";
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 /** Runs the CLI from source; resolves with its exit code and output (never rejects on a non-zero exit). */
 function cli(
@@ -61,20 +55,6 @@ function cli(
     if (options.input !== undefined) child.stdin?.end(options.input);
     else child.stdin?.end();
   });
-}
-
-/**
- * Runs the CLI in this process (`runCli`, what the executable calls), capturing its output: the same
- * code path minus process start-up, for the many argument checks that would each cost a subprocess.
- */
-async function cliInProcess(args: readonly string[]): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-  });
-  return { code, stdout, stderr };
 }
 
 /** {@link cliInProcess} with --json, stdout parsed. */
