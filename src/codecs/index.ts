@@ -62,6 +62,9 @@ const CRC_TABLES = (() => {
   return tables;
 })();
 
+/** True on little-endian hosts (all of Node's usual ones), where 32-bit word loads give CRC byte order. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * The CRC32C (Castagnoli) checksum of `bytes`, as an unsigned 32-bit number: the checksum of the Zarr v3
  * `crc32c` codec, iSCSI and ext4. `crc32c(utf8("123456789")) === 0xe3069283`.
@@ -72,7 +75,31 @@ export function crc32c(bytes: Uint8Array): number {
   let i = 0;
   const n = bytes.length;
   // The non-null assertions below are safe: every index is < n, and table indices are < 256 * 8.
-  for (const end8 = n - (n % 8); i < end8; i += 8) {
+  if (LITTLE_ENDIAN && n >= 64) {
+    // Bytewise up to a 4-byte boundary, then 8 bytes per step read as two 32-bit words (the host's
+    // order is the CRC's: least significant byte first): twice the speed of eight byte loads.
+    while (((bytes.byteOffset + i) & 3) !== 0) {
+      crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+      i++;
+    }
+    const words = ((n - i) >>> 3) << 1;
+    const w = new Int32Array(bytes.buffer, bytes.byteOffset + i, words);
+    for (let k = 0; k < words; k += 2) {
+      const lo = crc ^ w[k]!;
+      const hi = w[k + 1]!;
+      crc =
+        t[1792 + (lo & 0xff)]! ^
+        t[1536 + ((lo >>> 8) & 0xff)]! ^
+        t[1280 + ((lo >>> 16) & 0xff)]! ^
+        t[1024 + (lo >>> 24)]! ^
+        t[768 + (hi & 0xff)]! ^
+        t[512 + ((hi >>> 8) & 0xff)]! ^
+        t[256 + ((hi >>> 16) & 0xff)]! ^
+        t[hi >>> 24]!;
+    }
+    i += words * 4;
+  }
+  for (const end8 = n - ((n - i) % 8); i < end8; i += 8) {
     const lo =
       (crc ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;
     crc =
