@@ -107,15 +107,16 @@ export interface Variant {
   readonly options: Omit<CreateOptions, "path">;
 }
 
+/** What every variant shares: 16×16 int32 cells, fill value 0. */
+const GRID = { shape: [16, 16], dtype: "int32", fillValue: 0 } as const;
+
 export const VARIANTS = {
   /** v3, 8×8 chunks of 2×2, gzip: a chunk torn inside its file would not decode. */
   v3: {
     name: "v3",
     options: {
-      shape: [16, 16],
+      ...GRID,
       chunkShape: [2, 2],
-      dtype: "int32",
-      fillValue: 0,
       codecs: [{ name: "bytes" }, { name: "gzip", configuration: { level: 1 } }],
     },
   },
@@ -123,11 +124,9 @@ export const VARIANTS = {
   v2: {
     name: "v2",
     options: {
+      ...GRID,
       zarrFormat: 2,
-      shape: [16, 16],
       chunkShape: [2, 2],
-      dtype: "int32",
-      fillValue: 0,
       compressor: { id: "zlib", level: 1 },
       order: "C",
     },
@@ -136,10 +135,8 @@ export const VARIANTS = {
   sharded: {
     name: "sharded",
     options: {
-      shape: [16, 16],
+      ...GRID,
       chunkShape: [4, 4],
-      dtype: "int32",
-      fillValue: 0,
       codecs: [
         {
           name: "sharding_indexed",
