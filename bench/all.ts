@@ -6,7 +6,7 @@
  * unit, ratio, baseline); at the end one `summary` line lists every goal that a line carries, met or not.
  *
  *   npm run bench                       # everything (several minutes)
- *   npm run bench -- --quick            # a smoke run of everything (about a minute or two)
+ *   npm run bench -- --quick            # a smoke run of everything (a few minutes)
  *   npm run bench -- diagonal           # only workloads whose name contains "diagonal"
  *   npm run bench -- --only bulk,scale  # only these scripts
  *   npm run bench -- --out results.jsonl  # also write every line to a file

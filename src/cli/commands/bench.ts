@@ -30,7 +30,7 @@ export const command: Command = {
     "Runs `npm run bench` (bench/all.ts with tsx) in the package directory: every benchmark, one after the " +
       "other (zarr-tx against raw zarrita and the disk, against zarr-python's ProcessSynchronizer on the #857 " +
       "and counter workloads, lock latency per synchronizer, scale). FILTER keeps only workloads whose name " +
-      "contains it; --quick makes a smoke run of a minute or two. Results are JSON lines (medians, p99 or " +
+      "contains it; --quick makes a smoke run of a few minutes. Results are JSON lines (medians, p99 or " +
       "spread, ratio against a named baseline: the machines are noisy), then one summary line with every " +
       "goal met or missed. The benchmarks ship with the source repository, not with the installed package: " +
       "without them, bench prints how to get them.",
