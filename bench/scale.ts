@@ -11,6 +11,7 @@
  *
  *   npx tsx bench/scale.ts [--quick] [filter]
  */
+import { spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +27,7 @@ import {
   lockKey,
   lockScope,
   META_SLOT,
+  MemoryStore,
   open,
   set,
   slice,
@@ -246,12 +248,49 @@ async function trillionElements(dir: string): Promise<void> {
   }
 }
 
+/**
+ * A one-chunk write must not slow down as the store fills: time per small `set` against the number of
+ * chunks stored, on the memory store and the filesystem store (no fsync), in-process locks.
+ */
+async function writesVsStoredChunks(dir: string): Promise<void> {
+  const workload = "scale: one-chunk write vs chunks stored in the store";
+  if (!wanted(args, workload)) return;
+  const counts = args.quick ? [64, 16_384] : [64, 4_096, 65_536];
+  for (const [storeName, makeStore] of [
+    ["memory store", () => new MemoryStore()],
+    [
+      "filesystem store (no fsync)",
+      () => new FileSystemStore(join(dir, `fill-${Math.random()}`), { fsync: false }),
+    ],
+  ] as const) {
+    const samples: Record<string, number[]> = {};
+    for (const count of counts) {
+      const side = Math.sqrt(count) * 4;
+      const array = await create(makeStore(), { shape: [side, side], chunkShape: [4, 4], dtype: "uint8" });
+      await set(array, null, 1); // every chunk stored
+      // Let the kernel write the fill back first, or the timed writes would wait behind that writeback.
+      if (storeName !== "memory store") spawnSync("sync");
+      const times: number[] = [];
+      for (let i = 0; i < (args.quick ? 100 : 400); i++) {
+        const t = performance.now();
+        await set(array, [0, 0], i & 255);
+        times.push((performance.now() - t) * 1000);
+      }
+      samples[`${count} chunks stored`] = times.slice(10);
+    }
+    const baseline = `${counts[0]} chunks stored`;
+    for (const line of compare(`${workload}, ${storeName}`, "us", baseline, samples, { p99: true }))
+      emit(line);
+  }
+}
+
 note({ bench: "scale setup", node: process.version, quick: args.quick });
 const dir = await mkdtemp(join(tmpdir(), "zarr-tx-bench-scale-"));
 try {
   await keysOfMillionChunks();
   await lockTenToTheFive(dir);
   await trillionElements(dir);
+  await writesVsStoredChunks(dir);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
