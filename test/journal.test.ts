@@ -56,12 +56,17 @@ function failing(inner: Store, method: keyof Store, nth = 1): Store & { calls: (
   }) as Store & { calls: () => number };
 }
 
-/** The store without `rename`: entries are applied by copy, as on S3. */
-function withoutRename(inner: MemoryStore): Store {
+/**
+ * A memory store that declares itself persistent, so transactions journal on it as on files and S3
+ * (a plain MemoryStore dies with its process and skips the journal). Without `rename`, entries are
+ * applied by copy, as on S3.
+ */
+function persistentMemory(inner: MemoryStore, options: { rename: boolean }): Store {
   return new Proxy(inner, {
     get(target, prop) {
-      if (prop === "capabilities") return { ...target.capabilities, rename: false };
-      if (prop === "rename") return undefined;
+      if (prop === "capabilities")
+        return { ...target.capabilities, persistent: true, rename: options.rename };
+      if (prop === "rename" && !options.rename) return undefined;
       const value = Reflect.get(target, prop);
       return typeof value === "function" ? value.bind(target) : value;
     },
@@ -81,8 +86,8 @@ const journalKeys = (store: Store): Promise<AbsolutePath[]> => store.list(JOURNA
 
 describe.each([
   ["filesystem", fsStore],
-  ["memory", async () => new MemoryStore()],
-  ["memory, applied by copy", async () => withoutRename(new MemoryStore())],
+  ["memory (declared persistent)", async () => persistentMemory(new MemoryStore(), { rename: true })],
+  ["memory, applied by copy", async () => persistentMemory(new MemoryStore(), { rename: false })],
 ] as const)("journal on %s", (_name, makeStore) => {
   it("a multi-chunk write commits through the journal and leaves no entry", async () => {
     const store = await makeStore();
@@ -122,6 +127,19 @@ describe.each([
     expect(String(error)).toContain("injected failure");
     expect(await values(array)).toEqual(new Array(16).fill(1));
     expect(await journalKeys(inner)).toEqual([]);
+  });
+});
+
+describe("a store that dies with its process", () => {
+  it("skips the journal by default, and journals when asked", async () => {
+    const store = new MemoryStore();
+    const array = await grid(store);
+    const viaBroken = await open(failing(store, "setMany"), { synchronizer: array.synchronizer });
+    await set(viaBroken, null, 3); // no journal: setMany is never called
+    expect(await values(array)).toEqual(new Array(16).fill(3));
+    const error = await set(viaBroken, null, 4, { journal: true }).catch((e: unknown) => e);
+    expect(String(error)).toContain("injected failure");
+    expect(await values(array)).toEqual(new Array(16).fill(3));
   });
 });
 
@@ -225,7 +243,7 @@ describe("fencing on a store with conditional writes", () => {
     ["one chunk", [slice(0, 2), slice(0, 2)]],
     ["four chunks", null],
   ] as const)("a writer whose object changed after its read is refused (%s)", async (_name, selection) => {
-    const store = withoutRename(new MemoryStore());
+    const store = persistentMemory(new MemoryStore(), { rename: false });
     const array = await grid(store);
     await set(array, null, 1);
     const error = await transaction([{ array, selection, mode: "write" }], async (tx) => {

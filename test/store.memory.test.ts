@@ -50,6 +50,7 @@ describe("MemoryStore specifics", () => {
       rename: true,
       copy: true,
       cheapList: true,
+      persistent: false,
     });
   });
 

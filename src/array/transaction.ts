@@ -87,8 +87,10 @@ export interface TransactionOptions extends AcquireOptions {
   readonly concurrency?: number;
   /**
    * Write a transaction that rewrites several objects through the crash journal, so that a crash leaves
-   * all of them or none. Default true. With false each object is still replaced atomically, but a
-   * writer killed mid-commit can leave some objects new and some old (what plain Zarr libraries do).
+   * all of them or none. Default: true on stores whose data outlive the process (files, S3), false on
+   * those that do not (memory: nothing survives a crash there). With false each object is still
+   * replaced atomically, but a writer killed mid-commit can leave some objects new and some old (what
+   * plain Zarr libraries do).
    */
   readonly journal?: boolean;
 }
@@ -110,6 +112,9 @@ const MAX_REPLANS = 8;
 function objectKey(array: ZarrTxArray, state: ArrayState, coords: readonly number[]): AbsolutePath {
   return joinKey(array.path, chunkKey(state.meta, coords));
 }
+
+/** Ids of non-persistent stores this process wrote journal entries to (the only ones to look at). */
+const journaledStores = new Set<string>();
 
 interface PlannedEntry {
   readonly entry: FootprintEntry;
@@ -187,6 +192,8 @@ async function attempts<T>(
  */
 async function recoverPending(store: Store, lease: Lease, recoveryKeys: Set<string>): Promise<boolean> {
   if (!store.capabilities.cheapList && lease.journalHint === "clean") return true;
+  // A store that dies with its process holds entries only if this process journaled on it.
+  if (store.capabilities.persistent === false && !journaledStores.has(store.id)) return true;
   const entries = await listEntries(store);
   const mine = entries.filter((e) => lockKeysOf(e).some((k) => lease.modeOf(k) !== undefined));
   if (mine.length === 0) {
@@ -316,7 +323,7 @@ interface WorkingChunk {
 class TransactionImpl implements Transaction {
   readonly lease: Lease;
   readonly #concurrency: number;
-  readonly #journal: boolean;
+  readonly #journal: boolean | undefined;
   /** Chunk buffers by store key; a promise so concurrent accesses share one read. */
   readonly #chunks = new Map<AbsolutePath, Promise<WorkingChunk>>();
   readonly #arrays = new Map<AbsolutePath, { array: ZarrTxArray; state: ArrayState }>();
@@ -328,7 +335,7 @@ class TransactionImpl implements Transaction {
   constructor(lease: Lease, options: TransactionOptions, metrics?: TransactionRecorder) {
     this.lease = lease;
     this.#concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY));
-    this.#journal = options.journal ?? true;
+    this.#journal = options.journal;
     this.#metrics = metrics;
   }
 
@@ -414,7 +421,9 @@ class TransactionImpl implements Transaction {
       bytes: encoded[i],
       expected: chunk.expected,
     }));
-    await commitObjects(store, writes, this.lease, this.#concurrency, this.#journal);
+    const journal = this.#journal ?? store.capabilities.persistent !== false;
+    if (journal && writes.length > 1) journaledStores.add(store.id);
+    await commitObjects(store, writes, this.lease, this.#concurrency, journal);
     this.#metrics?.committed(encoded);
   }
 

@@ -37,6 +37,7 @@ const CAPABILITIES: StoreCapabilities = Object.freeze({
   rename: true,
   copy: true,
   cheapList: true,
+  persistent: false,
 });
 
 // Versions are tied to the identity of the stored Uint8Array, and every write stores a new copy, so a

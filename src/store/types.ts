@@ -30,6 +30,11 @@ export interface StoreCapabilities {
    * journal marker (see `Lease.journalHint`) and list only when it says so.
    */
   readonly cheapList?: boolean;
+  /**
+   * The data outlive this process (files, S3). Default true. A store that dies with its process (memory)
+   * has no crash to recover from, so transactions skip the journal on it unless asked for it.
+   */
+  readonly persistent?: boolean;
 }
 
 /** One move of {@link Store.rename}. */
