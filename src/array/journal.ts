@@ -129,8 +129,9 @@ function recordKeyOf(txid: string): AbsolutePath {
 
 // ---------------------------------------------------------------------------------------------------
 // Test-only crash injection. `ZARR_TX_CRASH_AT=<point>[@<n>]` SIGKILLs this process the n-th time (default
-// the first) it reaches <point>. Points: "journal-written", "apply-partial", "applied", "cleanup-partial",
-// "recovery-apply-partial", "recovery-applied". Read once: a process cannot arm it for itself later.
+// the first) it reaches <point>. Points: "journal-written", "apply-partial", "applied", "cleanup-partial"
+// (stores that apply by copy only: after a rename no object is left to clean up), "recovery-apply-partial",
+// "recovery-applied", "recovery-cleanup-partial". Read once: a process cannot arm it for itself later.
 const CRASH = parseCrashSpec(process.env.ZARR_TX_CRASH_AT);
 let crashHits = 0;
 
