@@ -202,6 +202,15 @@ async function recoverPending(store: Store, lease: Lease, recoveryKeys: Set<stri
     if (lease.journalHint === "marked" && lease.clearJournal) await lease.clearJournal();
     return true;
   }
+  // Checked first: a read-only store cannot recover, so taking exclusive locks for it would be in vain.
+  if (store.readOnly) {
+    throw new StoreError(
+      "ERR_RECOVERY_NEEDED",
+      `a writer died in the middle of a transaction on ${store.id}, and this store is read-only, so its ` +
+        "journal entry cannot be applied; the data it names may be half-written. Open the store writable " +
+        "(any zarr-tx transaction on those chunks recovers it), or run `zarr-tx recover`.",
+    );
+  }
   let complete = true;
   for (const entry of mine) {
     for (const key of lockKeysOf(entry)) {
@@ -212,14 +221,6 @@ async function recoverPending(store: Store, lease: Lease, recoveryKeys: Set<stri
     }
   }
   if (!complete) return false;
-  if (store.readOnly) {
-    throw new StoreError(
-      "ERR_RECOVERY_NEEDED",
-      `a writer died in the middle of a transaction on ${store.id}, and this store is read-only, so its ` +
-        "journal entry cannot be applied; the data it names may be half-written. Open the store writable " +
-        "(any zarr-tx transaction on those chunks recovers it), or run `zarr-tx recover`.",
-    );
-  }
   for (const entry of mine) await recoverEntry(store, entry);
   if (lease.journalHint === "marked" && lease.clearJournal) await lease.clearJournal();
   return true;
