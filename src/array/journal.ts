@@ -545,6 +545,20 @@ export async function listEntries(
   return entries;
 }
 
+/**
+ * The entry as it is now, by one read of its record: undefined once its record is gone (its writer or
+ * another recovery settled it while we waited for its locks).
+ */
+export async function rereadEntry(store: Store, entry: JournalEntry): Promise<JournalEntry | undefined> {
+  const key = recordKeyOf(entry.txid);
+  const bytes = await store.get(key);
+  if (!bytes) return undefined;
+  const decoded = decodeRecord(key, bytes);
+  return decoded === "torn"
+    ? { ...entry, record: undefined, tornRecord: true }
+    : { ...entry, record: decoded };
+}
+
 /** The lock keys an entry's record names (none without a commit record). */
 export function lockKeysOf(entry: JournalEntry): string[] {
   return entry.record?.state === "commit" ? entry.record.targets.map((t) => t.lock) : [];

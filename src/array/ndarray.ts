@@ -2,6 +2,7 @@
  * Strided n-dimensional copies between typed arrays: the merge step of read-modify-write and the
  * assembly step of reads. Pure code.
  */
+import { cStrides } from "../strides.js";
 import type { RawTypedArray } from "./dtype.js";
 
 /** A strided window onto a typed array: element (i0, i1, …) is at `offset + Σ ik·strides[k]`. */
@@ -11,16 +12,7 @@ export interface StridedView {
   readonly strides: readonly number[];
 }
 
-/** Row-major (C order) strides of a shape, in elements. */
-export function cStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let step = 1;
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    strides[axis] = step;
-    step *= shape[axis]!;
-  }
-  return strides;
-}
+export { cStrides };
 
 /** Number of elements of a shape (1 for a scalar shape []). */
 export function sizeOf(shape: readonly number[]): number {

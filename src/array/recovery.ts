@@ -22,11 +22,11 @@ import type { AcquireOptions, Synchronizer } from "../sync/types.js";
 import {
   type EntryOutcome,
   HOST_TAG,
-  type JournalEntry,
   listEntries,
   lockKeysOf,
   ownerOf,
   recoverEntry,
+  rereadEntry,
 } from "./journal.js";
 
 /** Options of {@link recover}. */
@@ -127,7 +127,7 @@ export async function recover(store: Store, options: RecoverOptions = {}): Promi
     if (options.synchronizer && keys.length > 0) {
       const lease = await options.synchronizer.acquire(keys, "exclusive", options);
       try {
-        const fresh = await reread(store, entry);
+        const fresh = await rereadEntry(store, entry);
         if (fresh) record(entry.txid, await recoverEntry(store, fresh));
       } finally {
         await lease.release();
@@ -167,9 +167,4 @@ function writerGone(txid: string, minAgeMs: number): boolean {
   if (!owner) return false;
   if (owner.hostTag === HOST_TAG && owner.pid !== process.pid && !processAlive(owner.pid)) return true;
   return Date.now() - owner.createdAtMs >= minAgeMs;
-}
-
-/** The entry as it is now (its writer may have finished it while we waited for its locks). */
-async function reread(store: Store, entry: JournalEntry): Promise<JournalEntry | undefined> {
-  return (await listEntries(store, { tolerant: true })).find((e) => e.txid === entry.txid && !e.damaged);
 }

@@ -700,8 +700,6 @@ function views(
   };
 }
 
-export { mapLimit };
-
 /**
  * Reads a selection under shared locks: a consistent snapshot of every chunk it touches.
  * Throws like {@link transaction}.

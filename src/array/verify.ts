@@ -8,6 +8,8 @@
  * concurrent writer never makes an object look damaged; it may only make counts move, or make an object
  * vanish between the listing and the read (skipped, not damage).
  */
+
+import { mapLimit } from "../concurrency.js";
 import { isZarrTxError, type ZarrTxErrorCode } from "../errors.js";
 import { findTempFiles } from "../store/temp-files.js";
 import type { AbsolutePath, Store } from "../store/types.js";
@@ -16,7 +18,6 @@ import { toRaw, type UserTypedArray } from "./dtype.js";
 import { arrayObjects, findNodes, journalKeys } from "./inspect.js";
 import { JOURNAL_PREFIX, listEntries } from "./journal.js";
 import { sizeOf } from "./ndarray.js";
-import { mapLimit } from "./transaction.js";
 
 /** Options of {@link verify}. */
 export interface VerifyOptions {

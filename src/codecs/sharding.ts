@@ -12,6 +12,7 @@
  * This module imports nothing from the store, sync or array layers.
  */
 import { CodecError, MetadataError } from "../errors.js";
+import { cStrides } from "../strides.js";
 import { type CodecPipeline, loadCodecPipeline } from "./index.js";
 
 /** The configuration of a `sharding_indexed` codec, as in `zarr.json`. */
@@ -45,16 +46,6 @@ export interface ShardCodec<T> {
   decode(bytes: Uint8Array): Promise<ShardChunk<T>>;
   /** Encodes a shard; undefined when every inner chunk equals the fill value (nothing to store). */
   encode(chunk: ShardChunk<T>): Promise<Uint8Array | undefined>;
-}
-
-function cStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let step = 1;
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    strides[axis] = step;
-    step *= shape[axis]!;
-  }
-  return strides;
 }
 
 /**

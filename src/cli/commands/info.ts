@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { normalizePath, open, type ZarrTxArray } from "../../array/array.js";
 import { arrayObjects, chunkGrid, findNodes, journalKeys } from "../../array/inspect.js";
 import { listEntries, ownerOf } from "../../array/journal.js";
-import { mapLimit } from "../../array/transaction.js";
+import { mapLimit } from "../../concurrency.js";
 import { isZarrTxError } from "../../errors.js";
 import { FileSynchronizer } from "../../index.js";
 import type { AbsolutePath, Store } from "../../store/types.js";
