@@ -80,7 +80,7 @@ async function worker(role: string, config: Config): Promise<Result> {
     holds.push(m.lockHoldMs);
   });
   if (config.journal === false) txOptions = { journal: false };
-  const store = new FileSystemStore(config.path, { fsync: false });
+  const store = new FileSystemStore(config.path, { fsync: false, applyInPlace: config.applyInPlace === true });
   const synchronizer = new FileSynchronizer({ turnstile: config.turnstile !== false });
   const array = await open(store, { synchronizer });
   process.stdout.write(`${JSON.stringify({ event: "ready" })}\n`);
@@ -188,7 +188,12 @@ interface Proc {
 }
 
 function start(impl: Impl, config: Config): Proc {
-  const own = impl === "zarr-tx-no-journal" ? { ...config, journal: false } : config;
+  const own =
+    impl === "zarr-tx-no-journal"
+      ? { ...config, journal: false }
+      : impl === "zarr-tx-in-place"
+        ? { ...config, applyInPlace: true }
+        : config;
   const child =
     impl === "zarr-python"
       ? spawn(PYTHON, [pythonScript, config.role, JSON.stringify(config)])
@@ -270,14 +275,17 @@ async function finalCells(impl: Impl, path: string): Promise<number[]> {
 
 const round = (x: number, digits = 1) => +x.toFixed(digits);
 
-type Impl = "zarr-tx" | "zarr-tx-no-journal" | "zarr-python";
+type Impl = "zarr-tx" | "zarr-tx-in-place" | "zarr-tx-no-journal" | "zarr-python";
 type Runs = Partial<Record<Impl, Record<string, number>[]>>;
 const VARIANT: Record<Impl, string> = {
   "zarr-tx": "zarr-tx FileSynchronizer",
+  "zarr-tx-in-place": "zarr-tx FileSynchronizer, applyInPlace",
   "zarr-tx-no-journal": "zarr-tx FileSynchronizer, journal: false",
   "zarr-python": "zarr-python 2.13 ProcessSynchronizer",
 };
 const BASELINE = VARIANT["zarr-python"];
+/** The variants the goals are for: the default, and the opt-in `applyInPlace` store. */
+const GOAL_VARIANTS = [VARIANT["zarr-tx"], VARIANT["zarr-tx-in-place"]];
 
 /** One timed run, printed as it finishes (`run: true`), so a long run shows progress. */
 function runLine(workload: string, impl: Impl, fields: Record<string, unknown>): void {
@@ -406,12 +414,12 @@ function summarize(
   );
   const lines = compare(`${workload}: ${metric.replace(/_/g, " ")}`, unit, BASELINE, samples, {
     extra,
-    ...(goal ? { goals: { [VARIANT["zarr-tx"]]: goal } } : {}),
+    ...(goal ? { goals: Object.fromEntries(GOAL_VARIANTS.map((v) => [v, goal])) } : {}),
   });
   for (const line of lines) {
     // The zarr-tx side must also be exact: 0 torn reads, 0 lost increments.
     const exact =
-      goal && line.variant === VARIANT["zarr-tx"]
+      goal && GOAL_VARIANTS.includes(line.variant)
         ? counts.every((key) => line[`${key}_total`] === 0)
         : undefined;
     emit({
@@ -460,8 +468,8 @@ async function main(): Promise<void> {
     process.argv.includes("--journal-variant") ||
     (!args.quick && !process.argv.includes("--no-journal-variant"));
   const impls: Impl[] = withNoJournal
-    ? ["zarr-tx", "zarr-tx-no-journal", "zarr-python"]
-    : ["zarr-tx", "zarr-python"];
+    ? ["zarr-tx", "zarr-tx-in-place", "zarr-tx-no-journal", "zarr-python"]
+    : ["zarr-tx", "zarr-tx-in-place", "zarr-python"];
   const emptyRuns = (): Runs => Object.fromEntries(impls.map((impl) => [impl, []]));
   const diag = new Map<string, Runs>();
   const count: Runs = emptyRuns();

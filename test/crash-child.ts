@@ -38,7 +38,7 @@ import {
 
 /** Where the array lives. JSON-serializable, so that the test can hand it to a child. */
 export type StoreConfig =
-  | { readonly kind: "fs"; readonly root: string; readonly fsync: boolean }
+  | { readonly kind: "fs"; readonly root: string; readonly fsync: boolean; readonly applyInPlace?: boolean }
   | {
       readonly kind: "s3";
       readonly bucket: string;
@@ -135,7 +135,12 @@ export function cellsOf(result: {
 }
 
 export async function openStore(config: StoreConfig): Promise<Store> {
-  if (config.kind === "fs") return new FileSystemStore(config.root, { fsync: config.fsync });
+  if (config.kind === "fs") {
+    return new FileSystemStore(config.root, {
+      fsync: config.fsync,
+      applyInPlace: config.applyInPlace === true,
+    });
+  }
   // Loaded only for S3, so that filesystem children never load the AWS SDK.
   const { S3Store } = await import("../src/store/s3.js");
   return new S3Store({ bucket: config.bucket, prefix: config.prefix, config: config.client as never });

@@ -4,7 +4,7 @@
  * with real processes are in crash.*.test.ts.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -32,10 +32,10 @@ afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function fsStore(): Promise<FileSystemStore> {
+async function fsStore(options: { applyInPlace?: boolean } = {}): Promise<FileSystemStore> {
   const dir = await mkdtemp(join(tmpdir(), "zarr-tx-journal-"));
   dirs.push(dir);
-  return new FileSystemStore(dir, { fsync: false });
+  return new FileSystemStore(dir, { fsync: false, ...options });
 }
 
 /** A store that throws from `method` on its `nth` call (1-based), and otherwise forwards. */
@@ -85,7 +85,8 @@ async function values(array: ZarrTxArray): Promise<number[]> {
 const journalKeys = (store: Store): Promise<AbsolutePath[]> => store.list(JOURNAL_PREFIX);
 
 describe.each([
-  ["filesystem", fsStore],
+  ["filesystem", () => fsStore()],
+  ["filesystem, applyInPlace (one-file entries applied in place)", () => fsStore({ applyInPlace: true })],
   ["memory (declared persistent)", async () => persistentMemory(new MemoryStore(), { rename: true })],
   ["memory, applied by copy", async () => persistentMemory(new MemoryStore(), { rename: false })],
 ] as const)("journal on %s", (_name, makeStore) => {
@@ -102,8 +103,12 @@ describe.each([
     const inner = await makeStore();
     const array = await grid(inner);
     await set(array, null, 1);
-    // Fail the apply step: rename (files, memory) or the first copy (copy path).
-    const method = inner.capabilities.rename && !inner.capabilities.conditionalWrite ? "rename" : "copy";
+    // Fail the apply step: overwrite (in place), rename (files, memory) or the first copy (copy path).
+    const method = inner.capabilities.applyInPlace
+      ? "overwrite"
+      : inner.capabilities.rename && !inner.capabilities.conditionalWrite
+        ? "rename"
+        : "copy";
     const viaBroken = await open(failing(inner, method), { synchronizer: array.synchronizer });
     const error = await set(viaBroken, null, 7).catch((e: unknown) => e);
     expect(isZarrTxError(error, "ERR_APPLY_PENDING")).toBe(true);
@@ -127,6 +132,58 @@ describe.each([
     expect(String(error)).toContain("injected failure");
     expect(await values(array)).toEqual(new Array(16).fill(1));
     expect(await journalKeys(inner)).toEqual([]);
+  });
+});
+
+describe("applyInPlace on files", () => {
+  it("a multi-chunk transaction writes one journal file, renames nothing, and keeps the chunk files' inodes", async () => {
+    const store = await fsStore({ applyInPlace: true });
+    const array = await grid(store);
+    await set(array, null, 1);
+    const chunkFiles = (await store.list("/c/")).map((k) => join(store.root, k));
+    expect(chunkFiles).toHaveLength(4);
+    const inodes = await Promise.all(chunkFiles.map(async (f) => (await stat(f)).ino));
+    // Stop after the commit point: the entry is the record alone, carrying the four chunks' bytes.
+    const viaBroken = await open(failing(store, "overwrite"), { synchronizer: array.synchronizer });
+    const error = await set(viaBroken, null, 5).catch((e: unknown) => e);
+    expect(isZarrTxError(error, "ERR_APPLY_PENDING")).toBe(true);
+    const keys = await journalKeys(store);
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatch(/\.commit$/);
+    const [entry] = await listJournalEntries(store);
+    expect(entry!.record).toMatchObject({ state: "commit", inline: true, zarrTxJournal: 2 });
+    // A store opened without the option (as `zarr-tx recover` may) applies it atomically instead.
+    const plain = new FileSystemStore(store.root, { fsync: false });
+    const report = await recover(plain, { synchronizer: array.synchronizer });
+    expect(report.rolledForward).toHaveLength(1);
+    expect(await values(array)).toEqual(new Array(16).fill(5));
+    await set(array, null, 6);
+    expect(await values(array)).toEqual(new Array(16).fill(6));
+    const after = await Promise.all(chunkFiles.map(async (f) => (await stat(f)).ino));
+    expect(after.filter((ino, i) => ino === inodes[i])).toHaveLength(0); // replaced by recover()
+    const inodesNow = after;
+    await set(array, null, 7);
+    expect(await Promise.all(chunkFiles.map(async (f) => (await stat(f)).ino))).toEqual(inodesNow);
+    expect(await journalKeys(store)).toEqual([]);
+  });
+
+  it("keeps large transactions' objects in files of their own, renamed into place as without the option", async () => {
+    const store = await fsStore({ applyInPlace: true });
+    // 2 chunks of 256×128 float64 = 512 KiB in all: over the inline limit.
+    const array = await create(store, {
+      shape: [256, 256],
+      chunkShape: [256, 128],
+      dtype: "float64",
+      fillValue: 0,
+    });
+    await set(array, null, 1);
+    const viaBroken = await open(failing(store, "rename"), { synchronizer: array.synchronizer });
+    await expect(set(viaBroken, null, 2)).rejects.toThrow(/injected failure/);
+    const [entry] = await listJournalEntries(store);
+    expect(entry!.record).toMatchObject({ state: "commit", zarrTxJournal: 1 });
+    expect(entry!.keys).toHaveLength(3);
+    expect(Array.from((await get(array, [255, 255])).data as Float64Array)).toEqual([2]);
+    expect(await journalKeys(store)).toEqual([]);
   });
 });
 

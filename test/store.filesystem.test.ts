@@ -104,6 +104,62 @@ describe("FileSystemStore specifics", () => {
     expect(store.getVersioned).toBeUndefined();
     expect(store.setIf).toBeUndefined();
     expect(new FileSystemStore(root, { fsync: false }).capabilities.durable).toBe(false);
+    expect(new FileSystemStore(root, { applyInPlace: true }).capabilities.applyInPlace).toBe(true);
+  });
+
+  it("overwrite writes in place: same inode, grows and shrinks, creates missing files in new directories", async () => {
+    for (const fsync of [true, false]) {
+      const store = new FileSystemStore(join(root, String(fsync)), { fsync, applyInPlace: true });
+      await store.set("/c/0", new Uint8Array([1, 2, 3, 4]));
+      const inode = (await stat(join(store.root, "c", "0"))).ino;
+      await store.overwrite([
+        { key: "/c/0", value: new Uint8Array([9, 8]) },
+        { key: "/new/dir/1", value: new Uint8Array([5, 6, 7]) },
+      ]);
+      expect(await store.get("/c/0")).toEqual(new Uint8Array([9, 8]));
+      expect(await store.get("/new/dir/1")).toEqual(new Uint8Array([5, 6, 7]));
+      expect((await stat(join(store.root, "c", "0"))).ino).toBe(inode);
+      await store.overwrite([{ key: "/c/0", value: new Uint8Array([1, 2, 3, 4, 5, 6]) }]);
+      expect(await store.get("/c/0")).toEqual(new Uint8Array([1, 2, 3, 4, 5, 6]));
+      expect((await stat(join(store.root, "c", "0"))).ino).toBe(inode);
+      expect((await readdir(join(store.root, "c"))).filter(isTempFileName)).toEqual([]);
+    }
+  });
+
+  it("overwrite replaces, rather than writes through, a file with other hard links or a symbolic link", async () => {
+    const store = new FileSystemStore(root, { applyInPlace: true });
+    await store.set("/c/0", new Uint8Array([1, 1]));
+    const { link } = await import("node:fs/promises");
+    await link(join(root, "c", "0"), join(outside, "snapshot"));
+    await symlink(join(outside, "secret"), join(root, "c", "1"));
+    await store.overwrite([
+      { key: "/c/0", value: new Uint8Array([2, 2]) },
+      { key: "/c/1", value: new Uint8Array([3]) },
+    ]);
+    expect(await store.get("/c/0")).toEqual(new Uint8Array([2, 2]));
+    expect(await store.get("/c/1")).toEqual(new Uint8Array([3]));
+    expect(new Uint8Array(await readFile(join(outside, "snapshot")))).toEqual(new Uint8Array([1, 1]));
+    expect(await readFile(join(outside, "secret"), "utf8")).toBe("secret");
+  });
+
+  it("overwrite refuses hostile keys, bad values and read-only stores before writing anything", async () => {
+    const store = new FileSystemStore(root, { applyInPlace: true });
+    for (const key of HOSTILE_KEYS) {
+      await expectCode(
+        store.overwrite([{ key: key as AbsolutePath, value: new Uint8Array(1) }]),
+        "ERR_INVALID_KEY",
+      );
+    }
+    await expectCode(
+      store.overwrite([
+        { key: "/ok", value: new Uint8Array(1) },
+        { key: "/bad", value: [1, 2] as unknown as Uint8Array },
+      ]),
+      "ERR_INVALID_ARGUMENT",
+    );
+    expect(await store.get("/ok")).toBeUndefined();
+    const readOnly = new FileSystemStore(root, { readOnly: true, applyInPlace: true });
+    await expectCode(readOnly.overwrite([{ key: "/ok", value: new Uint8Array(1) }]), "ERR_STORE_READ_ONLY");
   });
 
   it("replaces atomically: a reader never sees a torn value during many overwrites", async () => {

@@ -10,8 +10,12 @@
  *    only if absent, naming every target key, its lock key, size and CRC32C (a deletion names none).
  *    On stores that rename (files) objects and record go out in one batch made durable by one directory
  *    fsync; elsewhere the objects first, then the record. The record is the commit point.
+ *    With `applyInPlace` (files, opt-in) and at most INLINE_MAX_BYTES of new bytes, the objects are not
+ *    files of their own: their bytes follow the record's JSON inside the record (format 2), so the entry
+ *    is one file.
  * 4. Apply: rename each object onto its target (files), or copy it inside the store under the condition
- *    read under the lease (S3), or read and write it; delete the targets to delete.
+ *    read under the lease (S3), or read and write it, or (inline entries) write its bytes into the
+ *    target in place; delete the targets to delete.
  * 5. Delete the entry (objects left, then the record) and clear the mark.
  *
  * Recovery of an entry (`recoverEntry`), by a process holding every target exclusively (or by
@@ -39,7 +43,17 @@ import type { Lease } from "../sync/types.js";
 export const JOURNAL_PREFIX = "/.zarr-tx/journal/";
 
 const RECORD_SUFFIX = ".commit";
+/** Records whose objects are separate files. */
 const FORMAT_VERSION = 1;
+/** Records that carry their objects' bytes after the JSON (`inline`): older zarr-tx refuses them. */
+const FORMAT_VERSION_INLINE = 2;
+/**
+ * The most new bytes a transaction keeps inside its record (with `applyInPlace`). Every transaction that
+ * finds another's live entry reads its record, so records stay small; larger transactions write one
+ * journal file per object and rename them into place, as without the option (for large objects the
+ * data, not the extra file, is the cost).
+ */
+export const INLINE_MAX_BYTES = 64 * 1024;
 
 /** One object a transaction rewrites. */
 export interface ObjectWrite {
@@ -73,6 +87,10 @@ export type JournalRecord =
       readonly state: "commit";
       readonly txid: string;
       readonly targets: readonly TargetRecord[];
+      /** Format 2: the objects' bytes follow the JSON, in object order (not part of the JSON). */
+      readonly inline?: true;
+      /** The bytes after the JSON of an inline record, once read (never serialized into the JSON). */
+      readonly payload?: Uint8Array;
     }
   | {
       readonly zarrTxJournal: number;
@@ -180,7 +198,11 @@ export async function commitObjects(
   journal = true,
 ): Promise<CommitStats> {
   if (writes.length === 0) return { journaled: false, bytesWritten: 0 };
-  if (writes.length === 1 || !journal) {
+  const newBytes = writes.reduce((n, w) => n + (w.bytes?.length ?? 0), 0);
+  const inline = journal && keepsInline(store, newBytes);
+  // One object is replaced atomically without a journal, except in place (`applyInPlace`), where the
+  // journal is what makes an in-place write crash-safe, and a one-file entry costs less than a rename.
+  if (!journal || (writes.length === 1 && !inline)) {
     assertLeaseHeld(lease);
     await forEachLimit(writes, concurrency, (w) =>
       applyOne(store, w.key, w.bytes, conditionOf(store, w.expected), undefined),
@@ -189,11 +211,13 @@ export async function commitObjects(
   }
   const txid = newTxid();
   const objects: KeyValue[] = [];
+  const payload: Uint8Array[] = [];
   const targets: TargetRecord[] = writes.map((w) => {
     let object: number | null = null;
     if (w.bytes) {
-      object = objects.length;
-      objects.push({ key: objectKeyOf(txid, object), value: w.bytes });
+      object = inline ? payload.length : objects.length;
+      if (inline) payload.push(w.bytes);
+      else objects.push({ key: objectKeyOf(txid, object), value: w.bytes });
     }
     return {
       key: w.key,
@@ -204,8 +228,15 @@ export async function commitObjects(
       ...(w.expected !== undefined ? { expected: w.expected } : {}),
     };
   });
-  const record: JournalRecord = { zarrTxJournal: FORMAT_VERSION, state: "commit", txid, targets };
-  const recordEntry: KeyValue = { key: recordKeyOf(txid), value: encodeRecord(record), ifAbsent: true };
+  const record: JournalRecord = inline
+    ? { zarrTxJournal: FORMAT_VERSION_INLINE, state: "commit", txid, targets, inline: true }
+    : { zarrTxJournal: FORMAT_VERSION, state: "commit", txid, targets };
+  const recordEntry: KeyValue = {
+    key: recordKeyOf(txid),
+    value: encodeRecord(record, payload),
+    ifAbsent: true,
+  };
+  const bytesOf = inline ? (t: TargetRecord) => payload[t.object!]! : undefined;
 
   if (lease.markJournal) await lease.markJournal();
   assertLeaseHeld(lease);
@@ -250,9 +281,9 @@ export async function commitObjects(
   }
   crashPoint("journal-written");
   try {
-    await applyEntry(store, txid, targets, concurrency, "apply", /* fenced */ true);
+    await applyEntry(store, txid, targets, concurrency, "apply", /* fenced */ true, undefined, bytesOf);
     crashPoint("applied");
-    await deleteEntry(store, txid, targets, "cleanup");
+    await deleteEntry(store, txid, targets, "cleanup", inline);
   } catch (error) {
     if (isZarrTxError(error, "ERR_LEASE_LOST")) throw error;
     // Committed: retrying would apply the transaction twice (a read-modify-write would count twice).
@@ -266,6 +297,19 @@ export async function commitObjects(
   if (lease.clearJournal) await lease.clearJournal();
   const bytesWritten = objects.reduce((n, o) => n + o.value.length, 0) + recordEntry.value.length;
   return { journaled: true, bytesWritten };
+}
+
+/**
+ * Whether a transaction writing `newBytes` keeps them inside its record and applies them in place. Not on
+ * stores with conditional writes: an in-place write takes no condition, and conditions are their fencing.
+ */
+function keepsInline(store: Store, newBytes: number): boolean {
+  return (
+    store.capabilities.applyInPlace === true &&
+    store.overwrite !== undefined &&
+    !store.capabilities.conditionalWrite &&
+    newBytes <= INLINE_MAX_BYTES
+  );
 }
 
 /**
@@ -361,6 +405,7 @@ async function applyEntry(
   phase: "apply" | "recovery-apply",
   fenced: boolean,
   conditions?: ReadonlyMap<AbsolutePath, WriteCondition | undefined>,
+  bytesOf?: (t: TargetRecord) => Uint8Array,
 ): Promise<void> {
   const moves = targets.filter((t) => t.object !== null);
   const deletions = targets.filter((t) => t.object === null);
@@ -369,6 +414,17 @@ async function applyEntry(
     fenced ? conditionOf(store, t.expected) : conditions?.get(t.key);
   const apply = async (batch: readonly TargetRecord[]): Promise<void> => {
     if (batch.length === 0) return;
+    if (bytesOf !== undefined) {
+      // Inline entry: the bytes are in hand. In place where the store was opened for it (a recovery run by
+      // a store opened without it replaces each target atomically instead).
+      if (store.capabilities.applyInPlace && store.overwrite) {
+        return store.overwrite(batch.map((t) => ({ key: t.key, value: bytesOf(t) })));
+      }
+      await forEachLimit(batch, concurrency, (t) =>
+        applyOne(store, t.key, bytesOf(t), conditionFor(t), undefined),
+      );
+      return;
+    }
     if (appliesByRename(store)) {
       const moved = await store.rename!(
         batch.map((t) => ({ from: objectKeyOf(txid, t.object!), to: t.key })),
@@ -412,9 +468,10 @@ async function deleteEntry(
   txid: string,
   targets: readonly TargetRecord[],
   phase: "cleanup" | "recovery-cleanup",
+  inline: boolean,
 ): Promise<void> {
-  // After renames no object is left; elsewhere (copies) each object is still there.
-  if (!appliesByRename(store)) {
+  // After renames no object is left; elsewhere (copies) each object is still there. Inline: none exist.
+  if (!inline && !appliesByRename(store)) {
     const keys = targets.filter((t) => t.object !== null).map((t) => objectKeyOf(txid, t.object!));
     if (store.deleteMany && !crashArmed(`${phase}-partial`)) {
       await store.deleteMany(keys);
@@ -443,46 +500,111 @@ async function deleteKeys(store: Store, keys: readonly AbsolutePath[]): Promise<
   await forEachLimit(keys, 16, (key) => store.delete(key).catch(() => undefined));
 }
 
-// A record is its JSON followed by a line with the CRC32C of that JSON. On files the record is written in
-// place with O_EXCL, so a crash while writing it leaves a partial file: the checksum tells it from a
-// complete one, and a partial record is no commit.
+// A record is its JSON, then (format 2, inline) a line `#payload=<bytes>` and the objects' bytes, then a
+// line with the CRC32C of everything before it. On files the record is written in place with O_EXCL, so a
+// crash while writing it leaves a partial file: the checksum tells it from a complete one, and a partial
+// record is no commit. JSON.stringify never emits a raw newline, so the first one ends the JSON.
 const CHECKSUM_LINE = "\n#crc32c=";
+const PAYLOAD_LINE = "\n#payload=";
+const NEWLINE = 0x0a;
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
 
-function encodeRecord(record: JournalRecord): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(record));
-  const trailer = new TextEncoder().encode(`${CHECKSUM_LINE}${crc32c(json).toString(16)}\n`);
-  const out = new Uint8Array(json.length + trailer.length);
-  out.set(json);
-  out.set(trailer, json.length);
+function encodeRecord(record: JournalRecord, payload: readonly Uint8Array[] = []): Uint8Array {
+  const { payload: _read, ...doc } = record as JournalRecord & { payload?: Uint8Array };
+  const parts: Uint8Array[] = [textEncoder.encode(JSON.stringify(doc))];
+  if (record.state === "commit" && record.inline) {
+    const size = payload.reduce((n, p) => n + p.length, 0);
+    parts.push(textEncoder.encode(`${PAYLOAD_LINE}${size}\n`), ...payload);
+  }
+  const bodyLength = parts.reduce((n, p) => n + p.length, 0);
+  const body = new Uint8Array(bodyLength);
+  let at = 0;
+  for (const part of parts) {
+    body.set(part, at);
+    at += part.length;
+  }
+  const trailer = textEncoder.encode(`${CHECKSUM_LINE}${crc32c(body).toString(16)}\n`);
+  const out = new Uint8Array(bodyLength + trailer.length);
+  out.set(body);
+  out.set(trailer, bodyLength);
   return out;
+}
+
+/** Where the checksum line starts, or -1: it is ASCII and at most 19 bytes, so only the tail is searched. */
+function checksumLineAt(bytes: Uint8Array): number {
+  const needle = textEncoder.encode(CHECKSUM_LINE);
+  for (let at = bytes.length - needle.length; at >= Math.max(0, bytes.length - 24); at--) {
+    let found = true;
+    for (let i = 0; i < needle.length && found; i++) found = bytes[at + i] === needle[i];
+    if (found) return at;
+  }
+  return -1;
 }
 
 /** The record, or "torn" when it was cut short by a crash while being written (no commit). */
 function decodeRecord(key: AbsolutePath, bytes: Uint8Array): JournalRecord | "torn" {
-  const text = new TextDecoder().decode(bytes);
-  const at = text.lastIndexOf(CHECKSUM_LINE);
-  if (at < 0 || !text.endsWith("\n")) return "torn";
-  const json = text.slice(0, at);
-  const sum = text.slice(at + CHECKSUM_LINE.length, -1);
-  if (crc32c(new TextEncoder().encode(json)).toString(16) !== sum) return "torn";
+  const at = checksumLineAt(bytes);
+  if (at < 0 || bytes[bytes.length - 1] !== NEWLINE) return "torn";
+  const body = bytes.subarray(0, at);
+  const sum = textDecoder.decode(bytes.subarray(at + CHECKSUM_LINE.length, -1));
+  if (crc32c(body).toString(16) !== sum) return "torn";
+  const jsonEnd = body.indexOf(NEWLINE);
   let doc: unknown;
   try {
-    doc = JSON.parse(json);
+    doc = JSON.parse(textDecoder.decode(jsonEnd < 0 ? body : body.subarray(0, jsonEnd)));
   } catch (cause) {
     throw corruptRecord(key, "its checksum is right but it is not JSON", cause);
   }
   const record = doc as Partial<JournalRecord> | null;
-  if (record?.zarrTxJournal !== FORMAT_VERSION) {
+  const format = record?.zarrTxJournal;
+  if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_INLINE) {
     throw corruptRecord(
       key,
-      `its format ${JSON.stringify(record?.zarrTxJournal)} is not ${FORMAT_VERSION}; a newer zarr-tx wrote it?`,
+      `its format ${JSON.stringify(format)} is not ${FORMAT_VERSION} or ${FORMAT_VERSION_INLINE}; a newer ` +
+        "zarr-tx wrote it?",
     );
   }
-  if (record.state === "abort") return record as JournalRecord;
-  if (record.state !== "commit" || !Array.isArray(record.targets)) {
+  if (record!.state === "abort") return record as JournalRecord;
+  if (record!.state !== "commit" || !Array.isArray(record!.targets)) {
     throw corruptRecord(key, "it has no state or no targets");
   }
-  return record as JournalRecord;
+  const commit = record as Extract<JournalRecord, { state: "commit" }>;
+  if (format === FORMAT_VERSION) return commit;
+  return { ...commit, inline: true, payload: inlinePayload(key, commit, body, jsonEnd) };
+}
+
+/** The objects' bytes after an inline record's JSON, checked against the sizes its targets name. */
+function inlinePayload(
+  key: AbsolutePath,
+  record: JournalRecord,
+  body: Uint8Array,
+  jsonEnd: number,
+): Uint8Array {
+  const headerEnd = jsonEnd < 0 ? -1 : body.indexOf(NEWLINE, jsonEnd + 1);
+  const header = headerEnd < 0 ? "" : textDecoder.decode(body.subarray(jsonEnd, headerEnd));
+  const size = header.startsWith(PAYLOAD_LINE) ? Number(header.slice(PAYLOAD_LINE.length)) : Number.NaN;
+  const payload = body.subarray(headerEnd + 1);
+  const named =
+    record.state === "commit" ? record.targets.reduce((n, t) => n + (t.object === null ? 0 : t.size), 0) : 0;
+  if (!(size === payload.length && size === named)) {
+    throw corruptRecord(key, "its inline bytes do not add up to the sizes it names");
+  }
+  return payload;
+}
+
+/** Where each object of an inline record starts in its payload: objects follow each other in order. */
+function inlineBytesOf(record: JournalRecord): ((t: TargetRecord) => Uint8Array) | undefined {
+  if (record.state !== "commit" || !record.inline || record.payload === undefined) return undefined;
+  const payload = record.payload;
+  const offsets: number[] = [];
+  const sized = record.targets.filter((t) => t.object !== null).sort((a, b) => a.object! - b.object!);
+  let at = 0;
+  for (const t of sized) {
+    offsets[t.object!] = at;
+    at += t.size;
+  }
+  return (t) => payload.slice(offsets[t.object!]!, offsets[t.object!]! + t.size);
 }
 
 function corruptRecord(key: AbsolutePath, why: string, cause?: unknown): StoreError {
@@ -585,6 +707,7 @@ export async function recoverEntry(
   }
   const pending: TargetRecord[] = [];
   const conditions = new Map<AbsolutePath, WriteCondition | undefined>();
+  const bytesOf = inlineBytesOf(record);
   let outcome: EntryOutcome | undefined;
   await forEachLimit(record.targets, concurrency, async (t) => {
     const target = await readVersioned(store, t.key);
@@ -599,7 +722,7 @@ export async function recoverEntry(
       return;
     }
     if (t.object !== null) {
-      const bytes = await store.get(objectKeyOf(entry.txid, t.object));
+      const bytes = bytesOf ? bytesOf(t) : await store.get(objectKeyOf(entry.txid, t.object));
       if (bytes === undefined || !matches(bytes, t)) {
         outcome ??= "discarded"; // never became durable: nothing of it was applied
         return;
@@ -611,7 +734,7 @@ export async function recoverEntry(
     }
   });
   if (outcome === undefined) {
-    await applyEntry(store, entry.txid, pending, concurrency, "recovery-apply", false, conditions);
+    await applyEntry(store, entry.txid, pending, concurrency, "recovery-apply", false, conditions, bytesOf);
     crashPoint("recovery-applied");
     outcome = "rolled-forward";
   }
@@ -645,7 +768,7 @@ async function discard(store: Store, entry: JournalEntry): Promise<void> {
   const recordKey = recordKeyOf(entry.txid);
   // Objects the listing saw, plus any the record names (written after the listing).
   const keys = new Set(entry.keys.filter((k) => k !== recordKey));
-  if (entry.record?.state === "commit") {
+  if (entry.record?.state === "commit" && !entry.record.inline) {
     for (const t of entry.record.targets) if (t.object !== null) keys.add(objectKeyOf(entry.txid, t.object));
   }
   const list = [...keys];

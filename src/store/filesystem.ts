@@ -6,10 +6,12 @@
 import { randomBytes } from "node:crypto";
 import {
   closeSync,
+  constants,
   type Dirent,
   fstatSync,
   fsync,
   fsyncSync,
+  ftruncateSync,
   mkdirSync,
   opendirSync,
   openSync,
@@ -79,6 +81,21 @@ export interface FileSystemStoreOptions {
    * 256 KiB.
    */
   readonly syncReadMaxBytes?: number;
+  /**
+   * Transactions of up to 64 KiB of new bytes keep those bytes inside their journal record and apply them
+   * by writing into the existing chunk files in place (see `overwrite`), instead of writing one journal
+   * file per chunk and renaming it over the chunk (or, for one chunk, a temp file renamed over it): one
+   * new file per transaction instead of one per chunk plus one, and no rename. On ext4 a rename over an
+   * existing file also starts writeback of the new one, so this is 1.4–2.7× the writes/s of the default
+   * on small chunks (bench/RESULTS.md). Larger transactions are journaled as without it. Default false.
+   *
+   * The trade: every guarantee for zarr-tx readers and writers stays (they hold locks, and a crash in the
+   * middle is rolled forward from the journal), but a reader that takes no lock (plain zarrita or
+   * zarr-python reading while zarr-tx writes) may see a chunk half-written, not just a multi-chunk write
+   * half-applied. Turn it on when every reader goes through zarr-tx. Transactions run with
+   * `journal: false` still replace each chunk atomically.
+   */
+  readonly applyInPlace?: boolean;
 }
 
 const DEFAULT_SYNC_READ_MAX_BYTES = 256 * 1024;
@@ -186,6 +203,7 @@ export class FileSystemStore implements Store {
       createIfAbsent: true,
       rename: true,
       cheapList: true,
+      ...(options.applyInPlace === true ? { applyInPlace: true } : {}),
     });
     const absolute = resolve(root);
     try {
@@ -426,6 +444,68 @@ export class FileSystemStore implements Store {
       return moved;
     } catch (error) {
       throw this.#ioError("rename", current, error);
+    }
+  }
+
+  /**
+   * Writes each value into the file at its key in place: opened without truncation (created if missing),
+   * written from offset 0, truncated to the new size, and fsynced (with the directories of files it
+   * created) when `fsync` is on. No new file and no rename, so it costs a fraction of `set`, but it is
+   * not atomic: a reader without a lock may see the file half-written, and a crash may leave it so. The
+   * journal calls it (with `applyInPlace`) only for committed entries, under exclusive locks. A file with
+   * other hard links, or a symbolic link, is replaced atomically instead, so no other name sees the write.
+   */
+  async overwrite(entries: readonly KeyValue[]): Promise<void> {
+    for (const { key, value } of entries) {
+      this.#checkWrite(key);
+      assertBytes(value, key);
+    }
+    const created = new Map<string, AbsolutePath>();
+    let current = "";
+    let lastYieldMs = performance.now();
+    try {
+      for (const { key, value } of entries) {
+        current = key;
+        const path = this.#path(key);
+        const dir = dirname(path);
+        await this.#ensureDirectory(key, dir);
+        let fd: number;
+        try {
+          fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW);
+        } catch (error) {
+          const code = errnoCode(error);
+          if (code === "ELOOP") {
+            await this.set(key, value);
+            continue;
+          }
+          if (code !== "ENOENT") throw error;
+          fd = openSync(path, "wx");
+          created.set(dir, key);
+        }
+        try {
+          if (fstatSync(fd).nlink > 1) {
+            closeSync(fd);
+            fd = -1;
+            await this.set(key, value);
+            continue;
+          }
+          for (let written = 0; written < value.length; ) {
+            written += writeSync(fd, value, written, value.length - written, written);
+          }
+          ftruncateSync(fd, value.length);
+          if (this.#fsync) await fsyncFd(fd);
+        } finally {
+          if (fd >= 0) closeSync(fd);
+        }
+        // Sync calls of microseconds each, but a batch must not stall timers and I/O for long.
+        if (performance.now() - lastYieldMs > SYNC_READ_YIELD_INTERVAL_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          lastYieldMs = performance.now();
+        }
+      }
+      if (this.#fsync) await forEachLimit([...created.keys()], WRITE_CONCURRENCY, fsyncDirectory);
+    } catch (error) {
+      throw this.#ioError("write", current, error);
     }
   }
 

@@ -35,6 +35,13 @@ export interface StoreCapabilities {
    * has no crash to recover from, so transactions skip the journal on it unless asked for it.
    */
   readonly persistent?: boolean;
+  /**
+   * `overwrite` exists and the store was opened to apply journal entries with it (FileSystemStore's
+   * `applyInPlace` option): committed objects are written into the existing objects in place instead of
+   * being renamed over them. Much cheaper on files (no new file, no rename), but a reader that takes no
+   * lock (plain zarrita, zarr-python) may see an object half-written while an entry is applied.
+   */
+  readonly applyInPlace?: boolean;
 }
 
 /** One move of {@link Store.rename}. */
@@ -139,4 +146,11 @@ export interface Store {
    * when `from` is missing (nothing copied). Throws `ConflictError` when the condition does not hold.
    */
   copy?(from: AbsolutePath, to: AbsolutePath, condition?: WriteCondition): Promise<string | undefined>;
+  /**
+   * With `capabilities.applyInPlace`: writes each value into the object at its key in place (created when
+   * missing), durable when it resolves (if the store is). Not atomic for readers that hold no lock, and a
+   * crash can leave an object half-written: the journal calls it only for entries already committed,
+   * under exclusive locks, and rolls a cut-short write forward from the entry after a crash.
+   */
+  overwrite?(entries: readonly KeyValue[]): Promise<void>;
 }

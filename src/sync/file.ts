@@ -85,7 +85,7 @@ interface NativeLocks {
 
 let native: NativeLocks | undefined;
 
-/** Loads the native addon on first use, so importing zarr-tx never loads it for users of other locks. */
+/** Loads the native addon once, when the first FileSynchronizer is made: importing zarr-tx never loads it. */
 function nativeLocks(): NativeLocks {
   native ??= createRequire(import.meta.url)("fs-native-extensions") as NativeLocks;
   return native;
@@ -368,6 +368,10 @@ export class FileSynchronizer implements Synchronizer {
     }
     this.#granularity = granularity;
     this.#turnstile = options.turnstile ?? true;
+    // Load the addon now rather than inside the first lease: its first load resolves the prebuild
+    // through several packages (10 ms in plain Node, ~100 ms under a loader such as tsx), which would
+    // otherwise land in the first transaction's lock wait. Throws here, not mid-transaction, if missing.
+    nativeLocks();
   }
 
   /**
