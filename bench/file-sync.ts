@@ -80,7 +80,10 @@ async function worker(role: string, config: Config): Promise<Result> {
     holds.push(m.lockHoldMs);
   });
   if (config.journal === false) txOptions = { journal: false };
-  const store = new FileSystemStore(config.path, { fsync: false, applyInPlace: config.applyInPlace === true });
+  const store = new FileSystemStore(config.path, {
+    fsync: false,
+    applyInPlace: config.applyInPlace === true,
+  });
   const synchronizer = new FileSynchronizer({ turnstile: config.turnstile !== false });
   const array = await open(store, { synchronizer });
   process.stdout.write(`${JSON.stringify({ event: "ready" })}\n`);
