@@ -92,6 +92,31 @@ describe("SIGKILLed writers on a FileSystemStore (FileSynchronizer)", () => {
     );
   }, 240_000);
 
+  it("entries of many objects (here: more than 2) in a directory of their own: kills at every step", async () => {
+    // The writers inherit this; the test's own process reads the layout from each record.
+    process.env.ZARR_TX_JOURNAL_NEST_MIN_OBJECTS = "2";
+    try {
+      await crash.run("v3 nested protocol steps", VARIANTS.v3, false, (r) =>
+        r.crashAtPointsChecked(["journal-written", "apply-partial", "applied"], [1, 2, 3], 70),
+      );
+      await crash.run("v3 nested recovery kills", VARIANTS.v3, false, (r) =>
+        r.crashDuringRecoveryChecked(80),
+      );
+      await crash.run("v3 nested random", VARIANTS.v3, false, async (r) => {
+        const stats = await r.randomKillsChecked(
+          { writers: 3, readers: 1, kills: 20, seed: 90, maxDelayMs: 100 },
+          "recover",
+        );
+        // Nothing of any entry is left: no object, record or directory.
+        const left = await readdir(join(root(r), ".zarr-tx", "journal"));
+        expect(left).toEqual([]);
+        return stats;
+      });
+    } finally {
+      delete process.env.ZARR_TX_JOURNAL_NEST_MIN_OBJECTS;
+    }
+  }, 240_000);
+
   it("at every protocol step (v3 and v2), a later read rolls the victim forward by itself", async () => {
     for (const [variant, seed] of [
       [VARIANTS.v3, 10],

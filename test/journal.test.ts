@@ -4,7 +4,7 @@
  * with real processes are in crash.*.test.ts.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -184,6 +184,45 @@ describe("applyInPlace on files", () => {
     expect(entry!.keys).toHaveLength(3);
     expect(Array.from((await get(array, [255, 255])).data as Float64Array)).toEqual([2]);
     expect(await journalKeys(store)).toEqual([]);
+  });
+});
+
+describe("entries of many objects", () => {
+  it("keep their objects in a directory of their own, removed with the entry", async () => {
+    const store = await fsStore();
+    // 18×18 in 2×2 chunks: 81 objects, over the 64 that stay in the journal directory itself.
+    const array = await create(store, { shape: [18, 18], chunkShape: [2, 2], dtype: "int32", fillValue: 0 });
+    await set(array, null, 1);
+    const viaBroken = await open(failing(store, "rename"), { synchronizer: array.synchronizer });
+    expect(isZarrTxError(await set(viaBroken, null, 3).catch((e: unknown) => e), "ERR_APPLY_PENDING")).toBe(
+      true,
+    );
+    const keys = await journalKeys(store);
+    expect(keys).toHaveLength(82);
+    const [entry] = await listJournalEntries(store);
+    expect(entry!.record).toMatchObject({ state: "commit", nested: true, zarrTxJournal: 2 });
+    expect(keys.filter((k) => k.startsWith(`${JOURNAL_PREFIX}${entry!.txid}/`))).toHaveLength(81);
+    expect(await readdir(join(store.root, ".zarr-tx", "journal"))).toHaveLength(2); // the record, the directory
+    // A read of one chunk rolls the entry forward, and its directory goes with it.
+    expect(Array.from((await get(array, [17, 17])).data as Int32Array)).toEqual([3]);
+    expect(await values(array)).toEqual(new Array(324).fill(3));
+    expect(await readdir(join(store.root, ".zarr-tx", "journal"))).toEqual([]);
+    // And a committed write of that size leaves nothing either.
+    await set(array, null, 4);
+    expect(await readdir(join(store.root, ".zarr-tx", "journal"))).toEqual([]);
+  });
+
+  it("recover() removes an empty entry directory that a killed writer left, once the writer is gone", async () => {
+    const store = await fsStore();
+    const journalDir = join(store.root, ".zarr-tx", "journal");
+    // A dead writer (pid 2^22 + 1 is above Linux's pid_max) and a live one (this process).
+    const dead = `${Date.now().toString(36)}-${HOST_TAG}-${2 ** 22 + 1}-abcdef`;
+    const live = `${Date.now().toString(36)}-${HOST_TAG}-${process.pid}-abcdef`;
+    await mkdir(join(journalDir, dead), { recursive: true });
+    await mkdir(join(journalDir, live), { recursive: true });
+    const report = await recover(store);
+    expect(report.tempFilesRemoved).toEqual([`${JOURNAL_PREFIX}${dead}/`]);
+    expect(await readdir(journalDir)).toEqual([live]);
   });
 });
 

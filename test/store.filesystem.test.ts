@@ -142,6 +142,22 @@ describe("FileSystemStore specifics", () => {
     expect(await readFile(join(outside, "secret"), "utf8")).toBe("secret");
   });
 
+  it("removeEmptyDirectory removes an empty directory only, and refuses bad prefixes and read-only stores", async () => {
+    const store = new FileSystemStore(root);
+    await store.set("/j/full/0", new Uint8Array([1]));
+    await mkdir(join(root, "j", "empty"));
+    expect(await store.removeEmptyDirectory("/j/empty/")).toBe(true);
+    expect(await store.removeEmptyDirectory("/j/empty/")).toBe(false);
+    expect(await store.removeEmptyDirectory("/j/full/")).toBe(false);
+    expect(await store.get("/j/full/0")).toEqual(new Uint8Array([1]));
+    await expectCode(store.removeEmptyDirectory("/"), "ERR_INVALID_KEY");
+    await expectCode(store.removeEmptyDirectory("/j/../x/"), "ERR_INVALID_KEY");
+    await expectCode(
+      new FileSystemStore(root, { readOnly: true }).removeEmptyDirectory("/j/full/"),
+      "ERR_STORE_READ_ONLY",
+    );
+  });
+
   it("overwrite refuses hostile keys, bad values and read-only stores before writing anything", async () => {
     const store = new FileSystemStore(root, { applyInPlace: true });
     for (const key of HOSTILE_KEYS) {

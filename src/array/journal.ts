@@ -10,6 +10,9 @@
  *    only if absent, naming every target key, its lock key, size and CRC32C (a deletion names none).
  *    On stores that rename (files) objects and record go out in one batch made durable by one directory
  *    fsync; elsewhere the objects first, then the record. The record is the commit point.
+ *    An entry of more than NEST_MIN_OBJECTS objects keeps them in a directory of its own, `<txid>/<i>`
+ *    (format 2), removed with the entry: a filesystem directory never shrinks, so one huge entry in the
+ *    journal directory itself would slow down every later listing of it.
  *    With `applyInPlace` (files, opt-in) and at most INLINE_MAX_BYTES of new bytes, the objects are not
  *    files of their own: their bytes follow the record's JSON inside the record (format 2), so the entry
  *    is one file.
@@ -45,8 +48,13 @@ export const JOURNAL_PREFIX = "/.zarr-tx/journal/";
 const RECORD_SUFFIX = ".commit";
 /** Records whose objects are separate files. */
 const FORMAT_VERSION = 1;
-/** Records that carry their objects' bytes after the JSON (`inline`): older zarr-tx refuses them. */
-const FORMAT_VERSION_INLINE = 2;
+/** Records with what format 1 lacks (`inline` bytes, `nested` objects): older zarr-tx refuses them. */
+const FORMAT_VERSION_2 = 2;
+/**
+ * Entries with more objects than this keep them in a directory of their own (see the protocol, step 3).
+ * `ZARR_TX_JOURNAL_NEST_MIN_OBJECTS` overrides it (tests: nested entries under SIGKILL with few chunks).
+ */
+const NEST_MIN_OBJECTS = Number(process.env.ZARR_TX_JOURNAL_NEST_MIN_OBJECTS) || 64;
 /**
  * The most new bytes a transaction keeps inside its record (with `applyInPlace`). Every transaction that
  * finds another's live entry reads its record, so records stay small; larger transactions write one
@@ -89,6 +97,8 @@ export type JournalRecord =
       readonly targets: readonly TargetRecord[];
       /** Format 2: the objects' bytes follow the JSON, in object order (not part of the JSON). */
       readonly inline?: true;
+      /** Format 2: the objects are `<txid>/<i>`, in a directory of the entry's own. */
+      readonly nested?: true;
       /** The bytes after the JSON of an inline record, once read (never serialized into the JSON). */
       readonly payload?: Uint8Array;
     }
@@ -137,8 +147,24 @@ export function ownerOf(txid: string): JournalOwner | undefined {
   return { createdAtMs: Number.parseInt(m[1]!, 36), hostTag: m[2]!, pid: Number(m[3]) };
 }
 
-function objectKeyOf(txid: string, index: number): AbsolutePath {
-  return `${JOURNAL_PREFIX}${txid}.${index}` as AbsolutePath;
+/** Where an entry's objects are: `<txid>.<i>`, or `<txid>/<i>` when `nested`. */
+interface EntryRef {
+  readonly txid: string;
+  readonly nested: boolean;
+}
+
+function objectKeyOf(ref: EntryRef, index: number): AbsolutePath {
+  return `${JOURNAL_PREFIX}${ref.txid}${ref.nested ? "/" : "."}${index}` as AbsolutePath;
+}
+
+/**
+ * Removes a nested entry's directory once its objects are gone (stores without directories: no-op). A
+ * writer killed between creating the directory and its first object leaves it empty and unlisted:
+ * `recover()` sweeps those.
+ */
+async function removeEntryDirectory(store: Store, ref: EntryRef): Promise<void> {
+  if (ref.nested && store.removeEmptyDirectory)
+    await store.removeEmptyDirectory(`${JOURNAL_PREFIX}${ref.txid}/`);
 }
 
 function recordKeyOf(txid: string): AbsolutePath {
@@ -210,6 +236,8 @@ export async function commitObjects(
     return { journaled: false, bytesWritten: writes.reduce((n, w) => n + (w.bytes?.length ?? 0), 0) };
   }
   const txid = newTxid();
+  const objectCount = writes.filter((w) => w.bytes !== undefined).length;
+  const ref: EntryRef = { txid, nested: !inline && objectCount > NEST_MIN_OBJECTS };
   const objects: KeyValue[] = [];
   const payload: Uint8Array[] = [];
   const targets: TargetRecord[] = writes.map((w) => {
@@ -217,7 +245,7 @@ export async function commitObjects(
     if (w.bytes) {
       object = inline ? payload.length : objects.length;
       if (inline) payload.push(w.bytes);
-      else objects.push({ key: objectKeyOf(txid, object), value: w.bytes });
+      else objects.push({ key: objectKeyOf(ref, object), value: w.bytes });
     }
     return {
       key: w.key,
@@ -229,8 +257,10 @@ export async function commitObjects(
     };
   });
   const record: JournalRecord = inline
-    ? { zarrTxJournal: FORMAT_VERSION_INLINE, state: "commit", txid, targets, inline: true }
-    : { zarrTxJournal: FORMAT_VERSION, state: "commit", txid, targets };
+    ? { zarrTxJournal: FORMAT_VERSION_2, state: "commit", txid, targets, inline: true }
+    : ref.nested
+      ? { zarrTxJournal: FORMAT_VERSION_2, state: "commit", txid, targets, nested: true }
+      : { zarrTxJournal: FORMAT_VERSION, state: "commit", txid, targets };
   const recordEntry: KeyValue = {
     key: recordKeyOf(txid),
     value: encodeRecord(record, payload),
@@ -270,6 +300,7 @@ export async function commitObjects(
       store,
       objects.map((o) => o.key),
     );
+    await removeEntryDirectory(store, ref).catch(() => undefined);
     if (isConflict(error)) {
       throw new LeaseLostError(
         "a recovery abandoned this transaction's journal entry while it was being written (its lease must " +
@@ -281,9 +312,9 @@ export async function commitObjects(
   }
   crashPoint("journal-written");
   try {
-    await applyEntry(store, txid, targets, concurrency, "apply", /* fenced */ true, undefined, bytesOf);
+    await applyEntry(store, ref, targets, concurrency, "apply", /* fenced */ true, undefined, bytesOf);
     crashPoint("applied");
-    await deleteEntry(store, txid, targets, "cleanup", inline);
+    await deleteEntry(store, ref, targets, "cleanup", inline);
   } catch (error) {
     if (isZarrTxError(error, "ERR_LEASE_LOST")) throw error;
     // Committed: retrying would apply the transaction twice (a read-modify-write would count twice).
@@ -399,7 +430,7 @@ async function createRecord(store: Store, key: AbsolutePath, value: Uint8Array):
  */
 async function applyEntry(
   store: Store,
-  txid: string,
+  ref: EntryRef,
   targets: readonly TargetRecord[],
   concurrency: number,
   phase: "apply" | "recovery-apply",
@@ -426,23 +457,21 @@ async function applyEntry(
       return;
     }
     if (appliesByRename(store)) {
-      const moved = await store.rename!(
-        batch.map((t) => ({ from: objectKeyOf(txid, t.object!), to: t.key })),
-      );
+      const moved = await store.rename!(batch.map((t) => ({ from: objectKeyOf(ref, t.object!), to: t.key })));
       // An object already gone: a recovery applied it (the target holds its bytes), or discarded the
       // entry of a writer it took for dead (it does not).
       const lost = batch.filter((_, i) => !moved[i]);
       const mismatched = await Promise.all(lost.map(async (t) => !matchesObject(await store.get(t.key), t)));
-      if (mismatched.some(Boolean)) throw settledByOthers(txid, undefined);
+      if (mismatched.some(Boolean)) throw settledByOthers(ref.txid, undefined);
       return;
     }
     await forEachLimit(batch, concurrency, async (t) => {
-      const from = objectKeyOf(txid, t.object!);
+      const from = objectKeyOf(ref, t.object!);
       try {
         if (store.copy) return await applyOne(store, t.key, undefined, conditionFor(t), from);
       } catch (error) {
         if (phase === "apply" && isZarrTxError(error, "ERR_STORE_IO") && !(await store.get(from))) {
-          throw settledByOthers(txid, error);
+          throw settledByOthers(ref.txid, error);
         }
         throw error;
       }
@@ -465,14 +494,14 @@ async function applyEntry(
 /** Deletes an entry: its objects first, the record last (a record without objects reads as applied). */
 async function deleteEntry(
   store: Store,
-  txid: string,
+  ref: EntryRef,
   targets: readonly TargetRecord[],
   phase: "cleanup" | "recovery-cleanup",
   inline: boolean,
 ): Promise<void> {
   // After renames no object is left; elsewhere (copies) each object is still there. Inline: none exist.
   if (!inline && !appliesByRename(store)) {
-    const keys = targets.filter((t) => t.object !== null).map((t) => objectKeyOf(txid, t.object!));
+    const keys = targets.filter((t) => t.object !== null).map((t) => objectKeyOf(ref, t.object!));
     if (store.deleteMany && !crashArmed(`${phase}-partial`)) {
       await store.deleteMany(keys);
     } else {
@@ -481,9 +510,10 @@ async function deleteEntry(
       await deleteKeys(store, keys.slice(1));
     }
   }
+  await removeEntryDirectory(store, ref);
   // Lazily: a record that comes back after a crash finds every target applied (or since superseded,
   // which reads as never durable): either way recovery applies nothing and deletes it again.
-  await store.delete(recordKeyOf(txid), { lazy: true });
+  await store.delete(recordKeyOf(ref.txid), { lazy: true });
 }
 
 /**
@@ -558,10 +588,10 @@ function decodeRecord(key: AbsolutePath, bytes: Uint8Array): JournalRecord | "to
   }
   const record = doc as Partial<JournalRecord> | null;
   const format = record?.zarrTxJournal;
-  if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_INLINE) {
+  if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_2) {
     throw corruptRecord(
       key,
-      `its format ${JSON.stringify(format)} is not ${FORMAT_VERSION} or ${FORMAT_VERSION_INLINE}; a newer ` +
+      `its format ${JSON.stringify(format)} is not ${FORMAT_VERSION} or ${FORMAT_VERSION_2}; a newer ` +
         "zarr-tx wrote it?",
     );
   }
@@ -570,8 +600,8 @@ function decodeRecord(key: AbsolutePath, bytes: Uint8Array): JournalRecord | "to
     throw corruptRecord(key, "it has no state or no targets");
   }
   const commit = record as Extract<JournalRecord, { state: "commit" }>;
-  if (format === FORMAT_VERSION) return commit;
-  return { ...commit, inline: true, payload: inlinePayload(key, commit, body, jsonEnd) };
+  if (format === FORMAT_VERSION || !commit.inline) return commit;
+  return { ...commit, payload: inlinePayload(key, commit, body, jsonEnd) };
 }
 
 /** The objects' bytes after an inline record's JSON, checked against the sizes its targets name. */
@@ -632,9 +662,12 @@ export async function listEntries(
   const groups = new Map<string, AbsolutePath[]>();
   for (const key of keys) {
     const name = key.slice(JOURNAL_PREFIX.length);
-    const dot = name.lastIndexOf(".");
-    if (dot <= 0 || name.includes("/")) continue; // not ours: left alone
-    const txid = name.slice(0, dot);
+    // `<txid>.<i>`, `<txid>.commit`, or a nested object `<txid>/<i>`; anything else is not ours.
+    const slash = name.indexOf("/");
+    if (slash >= 0 && name.indexOf("/", slash + 1) >= 0) continue;
+    const end = slash >= 0 ? slash : name.lastIndexOf(".");
+    if (end <= 0) continue;
+    const txid = name.slice(0, end);
     const group = groups.get(txid);
     if (group) group.push(key);
     else groups.set(txid, [key]);
@@ -708,6 +741,7 @@ export async function recoverEntry(
   const pending: TargetRecord[] = [];
   const conditions = new Map<AbsolutePath, WriteCondition | undefined>();
   const bytesOf = inlineBytesOf(record);
+  const ref: EntryRef = { txid: entry.txid, nested: record.nested === true };
   let outcome: EntryOutcome | undefined;
   await forEachLimit(record.targets, concurrency, async (t) => {
     const target = await readVersioned(store, t.key);
@@ -722,7 +756,7 @@ export async function recoverEntry(
       return;
     }
     if (t.object !== null) {
-      const bytes = bytesOf ? bytesOf(t) : await store.get(objectKeyOf(entry.txid, t.object));
+      const bytes = bytesOf ? bytesOf(t) : await store.get(objectKeyOf(ref, t.object));
       if (bytes === undefined || !matches(bytes, t)) {
         outcome ??= "discarded"; // never became durable: nothing of it was applied
         return;
@@ -734,7 +768,7 @@ export async function recoverEntry(
     }
   });
   if (outcome === undefined) {
-    await applyEntry(store, entry.txid, pending, concurrency, "recovery-apply", false, conditions, bytesOf);
+    await applyEntry(store, ref, pending, concurrency, "recovery-apply", false, conditions, bytesOf);
     crashPoint("recovery-applied");
     outcome = "rolled-forward";
   }
@@ -768,13 +802,21 @@ async function discard(store: Store, entry: JournalEntry): Promise<void> {
   const recordKey = recordKeyOf(entry.txid);
   // Objects the listing saw, plus any the record names (written after the listing).
   const keys = new Set(entry.keys.filter((k) => k !== recordKey));
+  const nestedPrefix = `${JOURNAL_PREFIX}${entry.txid}/`;
+  const ref: EntryRef = {
+    txid: entry.txid,
+    nested:
+      (entry.record?.state === "commit" && entry.record.nested === true) ||
+      entry.keys.some((k) => k.startsWith(nestedPrefix)),
+  };
   if (entry.record?.state === "commit" && !entry.record.inline) {
-    for (const t of entry.record.targets) if (t.object !== null) keys.add(objectKeyOf(entry.txid, t.object));
+    for (const t of entry.record.targets) if (t.object !== null) keys.add(objectKeyOf(ref, t.object));
   }
   const list = [...keys];
   await forEachLimit(list.slice(0, 1), 1, (k) => store.delete(k));
   crashPoint("recovery-cleanup-partial");
   await forEachLimit(list.slice(1), 16, (k) => store.delete(k));
+  await removeEntryDirectory(store, ref);
   await store.delete(recordKey);
 }
 

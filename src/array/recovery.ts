@@ -16,12 +16,13 @@
  */
 import { unlink } from "node:fs/promises";
 import { StoreError } from "../errors.js";
-import { findTempFiles, processAlive, tempFileKeepReason } from "../store/temp-files.js";
+import { findSubdirectories, findTempFiles, processAlive, tempFileKeepReason } from "../store/temp-files.js";
 import type { Store } from "../store/types.js";
 import type { AcquireOptions, Synchronizer } from "../sync/types.js";
 import {
   type EntryOutcome,
   HOST_TAG,
+  JOURNAL_PREFIX,
   listEntries,
   lockKeysOf,
   ownerOf,
@@ -61,7 +62,7 @@ export interface RecoveryReport {
    * left alone. Transactions on this store fail with `ERR_CORRUPT_JOURNAL` until they are removed.
    */
   readonly damaged: { readonly txid: string; readonly message: string }[];
-  /** Temp files of dead writers deleted (filesystem stores). */
+  /** Temp files of dead writers deleted, and their empty journal entry directories (filesystem stores). */
   readonly tempFilesRemoved: string[];
   /** Temp files kept, with the reason. */
   readonly tempFilesKept: { readonly file: string; readonly reason: string }[];
@@ -135,6 +136,14 @@ export async function recover(store: Store, options: RecoverOptions = {}): Promi
     } else {
       record(entry.txid, await recoverEntry(store, entry));
     }
+  }
+  // A writer killed between creating its entry's directory and its first object leaves the directory
+  // empty, so no listing shows the entry: remove such directories once their writer is gone.
+  const listed = new Set((await listEntries(store, { tolerant: true })).map((e) => e.txid));
+  for (const name of await findSubdirectories(store, JOURNAL_PREFIX)) {
+    if (listed.has(name) || !writerGone(name, minAgeMs) || !store.removeEmptyDirectory) continue;
+    const prefix = `${JOURNAL_PREFIX}${name}/`;
+    if (dryRun || (await store.removeEmptyDirectory(prefix))) report.tempFilesRemoved.push(prefix);
   }
   for (const temp of await findTempFiles(store)) {
     const reason = tempFileKeepReason(temp, minAgeMs / 1000);

@@ -18,6 +18,7 @@ import {
   readSync,
   realpathSync,
   renameSync,
+  rmdirSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -533,6 +534,37 @@ export class FileSystemStore implements Store {
       if (this.#fsync) await handle.sync();
     } finally {
       await handle.close();
+    }
+  }
+
+  /**
+   * Removes the directory of `prefix` ("/a/b/" → `<root>/a/b`) if it is empty (true), and leaves a missing
+   * or non-empty one as it is (false). Not fsynced: an empty directory that comes back after a crash is
+   * harmless.
+   */
+  async removeEmptyDirectory(prefix: string): Promise<boolean> {
+    assertValidPrefix(prefix);
+    if (this.readOnly) {
+      throw new StoreError(
+        "ERR_STORE_READ_ONLY",
+        `cannot remove ${prefix}: the store ${this.id} is read-only`,
+      );
+    }
+    if (!prefix.endsWith("/") || prefix === "/") {
+      throw new StoreError(
+        "ERR_INVALID_KEY",
+        `removeEmptyDirectory needs a prefix like "/a/b/", got ${JSON.stringify(prefix)}`,
+      );
+    }
+    const path = join(this.root, ...prefix.slice(1, -1).split("/"));
+    try {
+      if (!this.#checkNoLinks(prefix, path)) return false;
+      rmdirSync(path);
+      return true;
+    } catch (error) {
+      const code = errnoCode(error);
+      if (isMissing(error) || code === "ENOTEMPTY" || code === "EEXIST") return false;
+      throw this.#ioError("directory removal", prefix, error);
     }
   }
 

@@ -57,6 +57,22 @@ export async function findTempFiles(store: Store): Promise<TempFile[]> {
 }
 
 /**
+ * The names of the directories directly under `prefix` ("/a/b/") of a filesystem store; empty for other
+ * stores, or when the directory is missing. Symbolic links are not reported.
+ */
+export async function findSubdirectories(store: Store, prefix: string): Promise<string[]> {
+  if (!(store instanceof FileSystemStore)) return [];
+  try {
+    const entries = await readdir(join(store.root, ...prefix.split("/").filter(Boolean)), {
+      withFileTypes: true,
+    });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+/**
  * Whether a process with this pid exists on this host: signal 0 probes without signalling. EPERM means
  * it exists under another user. A pid from another host (shared filesystem) tells nothing: callers
  * add an age threshold.

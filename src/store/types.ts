@@ -153,4 +153,11 @@ export interface Store {
    * under exclusive locks, and rolls a cut-short write forward from the entry after a crash.
    */
   overwrite?(entries: readonly KeyValue[]): Promise<void>;
+  /**
+   * Optional, for stores with directories (files): removes the directory that holds the keys under
+   * `prefix` (which ends with "/") if it is empty, and resolves to true when it did. A no-op (false) when
+   * it is missing or not empty. The journal calls it for an entry's own directory, because a directory
+   * never shrinks once it has held many files.
+   */
+  removeEmptyDirectory?(prefix: string): Promise<boolean>;
 }
