@@ -87,8 +87,8 @@ export interface FileSystemStoreOptions {
    * by writing into the existing chunk files in place (see `overwrite`), instead of writing one journal
    * file per chunk and renaming it over the chunk (or, for one chunk, a temp file renamed over it): one
    * new file per transaction instead of one per chunk plus one, and no rename. On ext4 a rename over an
-   * existing file also starts writeback of the new one, so this is 1.4–2.7× the writes/s of the default
-   * on small chunks (bench/RESULTS.md). Larger transactions are journaled as without it. Default false.
+   * existing file also starts writeback of the new one, so this is 2.6–4.4× the writes/s of the default
+   * on the #857 diagonals with 8 writer processes (bench/RESULTS.md). Larger transactions are journaled as without it. Default false.
    *
    * The trade: every guarantee for zarr-tx readers and writers stays (they hold locks, and a crash in the
    * middle is rolled forward from the journal), but a reader that takes no lock (plain zarrita or
