@@ -107,6 +107,29 @@ describe("FileSystemStore specifics", () => {
     expect(new FileSystemStore(root, { applyInPlace: true }).capabilities.applyInPlace).toBe(true);
   });
 
+  it("replaces existing files by exchanging names on Linux, leaving no temp file and other hard links alone", async () => {
+    const store = new FileSystemStore(root);
+    expect(store.replacesByExchange).toBe(process.platform === "linux");
+    expect(new FileSystemStore(root, { readOnly: true }).replacesByExchange).toBe(false);
+    await store.set("/c/0", new Uint8Array([1, 1]));
+    const { link } = await import("node:fs/promises");
+    await link(join(root, "c", "0"), join(outside, "snapshot"));
+    const before = (await stat(join(root, "c", "0"))).ino;
+    await store.set("/c/0", new Uint8Array([2, 2, 2]));
+    await store.rename([{ from: "/c/0", to: "/c/1" }]);
+    await store.set("/c/1", new Uint8Array([3]));
+    expect(await store.get("/c/0")).toBeUndefined();
+    expect(await store.get("/c/1")).toEqual(new Uint8Array([3]));
+    expect((await stat(join(root, "c", "1"))).ino).not.toBe(before);
+    expect(new Uint8Array(await readFile(join(outside, "snapshot")))).toEqual(new Uint8Array([1, 1]));
+    expect(await readdir(join(root, "c"))).toEqual(["1"]);
+    // Still a file system store's rename: a directory at the target is an I/O error, and stays a directory.
+    await mkdir(join(root, "c", "dir"));
+    await expectCode(store.set("/c/dir", new Uint8Array([4])), "ERR_STORE_IO");
+    expect((await stat(join(root, "c", "dir"))).isDirectory()).toBe(true);
+    expect((await readdir(join(root, "c"))).sort()).toEqual(["1", "dir"]);
+  });
+
   it("overwrite writes in place: same inode, grows and shrinks, creates missing files in new directories", async () => {
     for (const fsync of [true, false]) {
       const store = new FileSystemStore(join(root, String(fsync)), { fsync, applyInPlace: true });
