@@ -86,10 +86,11 @@ export interface FileSystemStoreOptions {
   /**
    * Transactions of up to 64 KiB of new bytes keep those bytes inside their journal record and apply them
    * by writing into the existing chunk files in place (see `overwrite`), instead of writing one journal
-   * file per chunk and renaming it over the chunk (or, for one chunk, a temp file renamed over it): one
-   * new file per transaction instead of one per chunk plus one, and no rename. On ext4 a rename over an
-   * existing file also starts writeback of the new one, so this is 2.6–4.4× the writes/s of the default
-   * on the #857 diagonals with 8 writer processes (bench/RESULTS.md). Larger transactions are journaled as without it. Default false.
+   * file per chunk and putting it in place of the chunk (or, for one chunk, a temp file): one new file
+   * per transaction instead of one per chunk plus one, and no rename or exchange. File creation contends
+   * on the filesystem's own journal, so this is up to 2× the writes/s of the default on the #857
+   * diagonals with 8 writer processes (bench/RESULTS.md). Larger transactions are journaled as without
+   * it. Default false.
    *
    * The trade: every guarantee for zarr-tx readers and writers stays (they hold locks, and a crash in the
    * middle is rolled forward from the journal), but a reader that takes no lock (plain zarrita or
@@ -179,9 +180,10 @@ async function readExact(handle: FileHandle, position: number, length: number): 
  *
  * Guarantees:
  * - `set` replaces atomically: the bytes go to a temp file in the target's directory, which is fsynced
- *   and renamed over the target, and then the directory is fsynced (with `fsync`, the default; parent
- *   directories it creates are fsynced into their parents too). Concurrent readers, in this or other
- *   processes, see the old bytes or the new, never a mix.
+ *   and put in place of the target (by exchanging the names and unlinking the old file on Linux, by
+ *   rename elsewhere: see `replacesByExchange`), and then the directory is fsynced (with `fsync`, the
+ *   default; parent directories it creates are fsynced into their parents too). Concurrent readers, in
+ *   this or other processes, see the old bytes or the new, never a mix.
  * - `get` and `getRange` return fresh exact-size arrays; `getRange` reads only the requested bytes.
  * - `delete` of a missing key is a no-op. Empty directories are left in place, because removing them
  *   could race with a concurrent `set` that is creating a file in them.
