@@ -295,6 +295,30 @@ function runLine(workload: string, impl: Impl, fields: Record<string, unknown>):
   console.log(JSON.stringify({ run: true, workload, variant: VARIANT[impl], ...fields }));
 }
 
+/**
+ * One short untimed diagonal run per variant before the timed ones. The first run of an invocation is
+ * up to 4× slower whichever variant it is (seen with zarr-python and zarr-tx alike: hold times of
+ * 10 ms instead of 1.4 ms), and with `--quick`'s single repeat it would always land on the same one.
+ */
+async function warmUp(impls: readonly Impl[], dir: string, writers: number, readers: number): Promise<void> {
+  for (const impl of impls) {
+    const path = await newArray(impl, dir, [10, 10], [2, 2]);
+    const sync = join(dir, `${impl}-warm-up`);
+    const seconds = 1;
+    await runTogether(impl, [
+      ...Array.from({ length: writers }, (_, writer) => ({
+        role: "diagonal-writer",
+        path,
+        sync,
+        writer,
+        writers,
+        seconds,
+      })),
+      ...Array.from({ length: readers }, () => ({ role: "diagonal-reader", path, sync, seconds })),
+    ]);
+  }
+}
+
 async function diagonal(
   impl: Impl,
   dir: string,
@@ -479,6 +503,10 @@ async function main(): Promise<void> {
   const gate: Record<string, number[]> = { "turnstile on (default)": [], "turnstile off": [] };
   const want = (name: string) => only === undefined || only === name;
   try {
+    if (want("diagonal") || want("counter")) {
+      note({ bench: "file-sync warm-up", what: "1 s untimed 10x10 diagonal run per variant", impls });
+      await warmUp(impls, dir, writers, readers);
+    }
     for (let i = 0; i < repeats; i++) {
       // Alternate the order, so that both sides see the same machine state on average.
       const order: readonly Impl[] = i % 2 === 0 ? impls : [...impls].reverse();
