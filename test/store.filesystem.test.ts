@@ -51,6 +51,15 @@ describeStore("FileSystemStore", {
   },
 });
 
+describeStore("FileSystemStore (replacing by rename, as where the filesystem has no exchange)", {
+  async create() {
+    const dir = await makeTempDir();
+    const store = new FileSystemStore(dir, { replaceByExchange: false });
+    expect(store.replacesByExchange).toBe(false);
+    return fixtureAt(dir, store, dir);
+  },
+});
+
 describeStore("FileSystemStore (fsync off, root created by the store)", {
   async create() {
     const parent = await makeTempDir();

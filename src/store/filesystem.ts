@@ -99,6 +99,13 @@ export interface FileSystemStoreOptions {
    * `journal: false` still replace each chunk atomically.
    */
   readonly applyInPlace?: boolean;
+  /**
+   * On Linux, replace an existing file by exchanging names (`renameat2(RENAME_EXCHANGE)`) and unlinking
+   * the old file, rather than by rename(2) over it (see `replacesByExchange`). Both are atomic for
+   * readers; the exchange avoids the writeback ext4 starts on a rename over an existing file. Default
+   * true; the store falls back to rename by itself where the filesystem has no exchange (NFS, FUSE).
+   */
+  readonly replaceByExchange?: boolean;
 }
 
 const DEFAULT_SYNC_READ_MAX_BYTES = 256 * 1024;
@@ -223,7 +230,7 @@ export class FileSystemStore implements Store {
     this.readOnly = options.readOnly ?? false;
     this.#fsync = options.fsync ?? true;
     this.#syncReadMaxBytes = options.syncReadMaxBytes ?? DEFAULT_SYNC_READ_MAX_BYTES;
-    if (!this.readOnly) this.#swap = loadSwap();
+    if (!this.readOnly && options.replaceByExchange !== false) this.#swap = loadSwap();
     this.capabilities = Object.freeze({
       atomicReplace: true,
       durable: this.#fsync,
@@ -258,8 +265,8 @@ export class FileSystemStore implements Store {
 
   /**
    * True while this store replaces existing files by exchanging names (`renameat2(RENAME_EXCHANGE)`,
-   * Linux) rather than by rename(2); false on other platforms, for read-only stores, and once the
-   * filesystem has refused an exchange. Both are atomic for readers; the exchange avoids the writeback
+   * Linux) rather than by rename(2); false on other platforms, for read-only stores, with
+   * `replaceByExchange: false`, and once the filesystem has refused an exchange. Both are atomic for readers; the exchange avoids the writeback
    * that ext4 starts on a rename over an existing file.
    */
   get replacesByExchange(): boolean {
