@@ -295,6 +295,27 @@ function runLine(workload: string, impl: Impl, fields: Record<string, unknown>):
   console.log(JSON.stringify({ run: true, workload, variant: VARIANT[impl], ...fields }));
 }
 
+/** The worker configs of one diagonal run: `writers` writers (writer w owns d ≡ w mod writers), then readers. */
+function diagonalRoles(
+  path: string,
+  sync: string,
+  writers: number,
+  readers: number,
+  seconds: number,
+): Config[] {
+  return [
+    ...Array.from({ length: writers }, (_, writer) => ({
+      role: "diagonal-writer",
+      path,
+      sync,
+      writer,
+      writers,
+      seconds,
+    })),
+    ...Array.from({ length: readers }, () => ({ role: "diagonal-reader", path, sync, seconds })),
+  ];
+}
+
 /**
  * One short untimed diagonal run per variant before the timed ones. The first run of an invocation is
  * up to 4× slower whichever variant it is (seen with zarr-python and zarr-tx alike: hold times of
@@ -304,18 +325,7 @@ async function warmUp(impls: readonly Impl[], dir: string, writers: number, read
   for (const impl of impls) {
     const path = await newArray(impl, dir, [10, 10], [2, 2]);
     const sync = join(dir, `${impl}-warm-up`);
-    const seconds = 1;
-    await runTogether(impl, [
-      ...Array.from({ length: writers }, (_, writer) => ({
-        role: "diagonal-writer",
-        path,
-        sync,
-        writer,
-        writers,
-        seconds,
-      })),
-      ...Array.from({ length: readers }, () => ({ role: "diagonal-reader", path, sync, seconds })),
-    ]);
+    await runTogether(impl, diagonalRoles(path, sync, writers, readers, 1));
   }
 }
 
@@ -331,17 +341,7 @@ async function diagonal(
 ): Promise<Record<string, number>> {
   const path = await newArray(impl, dir, [size, size], [chunk, chunk]);
   const sync = join(dir, `${impl}-sync-${Math.random().toString(36).slice(2, 8)}`);
-  const { results } = await runTogether(impl, [
-    ...Array.from({ length: writers }, (_, writer) => ({
-      role: "diagonal-writer",
-      path,
-      sync,
-      writer,
-      writers,
-      seconds,
-    })),
-    ...Array.from({ length: readers }, () => ({ role: "diagonal-reader", path, sync, seconds })),
-  ]);
+  const { results } = await runTogether(impl, diagonalRoles(path, sync, writers, readers, seconds));
   const writes = results.slice(0, writers).reduce((sum, r) => sum + (r.writes as number), 0);
   const reads = results.slice(writers).reduce((sum, r) => sum + (r.reads as number), 0);
   const tornReads = results.slice(writers).reduce((sum, r) => sum + (r.tornReads as number), 0);

@@ -17,8 +17,8 @@ import { readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { listJournalEntries } from "../src/index.js";
-import { type CrashRig, crashSuite, VARIANTS } from "./crash-harness.js";
+import { type JournalEntry, listJournalEntries } from "../src/index.js";
+import { type CrashRig, crashSuite, type RunStats, VARIANTS } from "./crash-harness.js";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -43,6 +43,29 @@ const crash = crashSuite<boolean | "in-place">({
 });
 
 const root = (r: CrashRig) => (r.storeConfig as { root: string }).root;
+
+/**
+ * Kills a writer right after it wrote a whole-array journal entry, checks the entry's record has
+ * `layout` (and whatever `check` asserts), then recovers and checks the rig.
+ */
+async function probeEntry(
+  r: CrashRig,
+  seed: number,
+  layout: Record<string, unknown>,
+  check: (entry: JournalEntry) => void,
+): Promise<RunStats> {
+  const { child } = r.writer(seed, {
+    env: { ZARR_TX_CRASH_AT: "journal-written" },
+    count: 1,
+    first: [0, 16, 0, 16],
+  });
+  expect((await child.exited).signal).toBe("SIGKILL");
+  r.kills += 1;
+  const [entry] = await listJournalEntries(r.store);
+  expect(entry?.record).toMatchObject({ state: "commit", ...layout });
+  check(entry!);
+  return r.recoverAndCheck("recover");
+}
 
 describe("SIGKILLed writers on a FileSystemStore (FileSynchronizer)", () => {
   it("v3, random kills: every transaction all-or-nothing, readers never see one half-applied", async () => {
@@ -81,20 +104,10 @@ describe("SIGKILLed writers on a FileSystemStore (FileSynchronizer)", () => {
   }, 240_000);
 
   it("applyInPlace (v3 and v2): random kills, then a kill at every step of commit and of recovery", async () => {
-    await crash.run("v3 in-place probe", VARIANTS.v3, "in-place", async (r) => {
-      const { child } = r.writer(6, {
-        env: { ZARR_TX_CRASH_AT: "journal-written" },
-        count: 1,
-        first: [0, 16, 0, 16],
-      });
-      expect((await child.exited).signal).toBe("SIGKILL");
-      r.kills += 1;
-      // The writers do write one-file entries: the record alone, carrying the bytes.
-      const [entry] = await listJournalEntries(r.store);
-      expect(entry?.record).toMatchObject({ state: "commit", inline: true });
-      expect(entry!.keys).toHaveLength(1);
-      return r.recoverAndCheck("transaction");
-    });
+    // The writers do write one-file entries: the record alone, carrying the bytes.
+    await crash.run("v3 in-place probe", VARIANTS.v3, "in-place", (r) =>
+      probeEntry(r, 6, { inline: true }, (entry) => expect(entry.keys).toHaveLength(1)),
+    );
     await crash.run("v3 in-place random", VARIANTS.v3, "in-place", (r) =>
       r.randomKillsChecked({ writers: 3, readers: 1, kills: 40, seed: 5, maxDelayMs: 100 }, "transaction"),
     );
@@ -110,20 +123,12 @@ describe("SIGKILLed writers on a FileSystemStore (FileSynchronizer)", () => {
     // The writers inherit this; the test's own process reads the layout from each record.
     process.env.ZARR_TX_JOURNAL_NEST_MIN_OBJECTS = "2";
     try {
-      // First make sure the writers do use the layout: one killed right after writing a whole-array entry.
-      await crash.run("v3 nested probe", VARIANTS.v3, false, async (r) => {
-        const { child } = r.writer(95, {
-          env: { ZARR_TX_CRASH_AT: "journal-written" },
-          count: 1,
-          first: [0, 16, 0, 16],
-        });
-        expect((await child.exited).signal).toBe("SIGKILL");
-        r.kills += 1;
-        const [entry] = await listJournalEntries(r.store);
-        expect(entry?.record).toMatchObject({ state: "commit", nested: true });
-        expect(entry!.keys.filter((k) => k.includes(`/${entry!.txid}/`)).length).toBeGreaterThan(2);
-        return r.recoverAndCheck("recover");
-      });
+      // First make sure the writers do use the layout.
+      await crash.run("v3 nested probe", VARIANTS.v3, false, (r) =>
+        probeEntry(r, 95, { nested: true }, (entry) =>
+          expect(entry.keys.filter((k) => k.includes(`/${entry.txid}/`)).length).toBeGreaterThan(2),
+        ),
+      );
       await crash.run("v3 nested protocol steps", VARIANTS.v3, false, (r) =>
         r.crashAtPointsChecked(["journal-written", "apply-partial", "applied"], [1, 2, 3], 70),
       );
