@@ -233,7 +233,7 @@ export async function commitObjects(
     await forEachLimit(writes, concurrency, (w) =>
       applyOne(store, w.key, w.bytes, conditionOf(store, w.expected), undefined),
     );
-    return { journaled: false, bytesWritten: writes.reduce((n, w) => n + (w.bytes?.length ?? 0), 0) };
+    return { journaled: false, bytesWritten: newBytes };
   }
   const txid = newTxid();
   const objectCount = writes.filter((w) => w.bytes !== undefined).length;
@@ -541,7 +541,8 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
 function encodeRecord(record: JournalRecord, payload: readonly Uint8Array[] = []): Uint8Array {
-  const { payload: _read, ...doc } = record as JournalRecord & { payload?: Uint8Array };
+  // The payload of a record read back is not part of its JSON.
+  const { payload: _read, ...doc } = record as Extract<JournalRecord, { state: "commit" }>;
   const parts: Uint8Array[] = [textEncoder.encode(JSON.stringify(doc))];
   if (record.state === "commit" && record.inline) {
     const size = payload.reduce((n, p) => n + p.length, 0);
@@ -623,15 +624,18 @@ function inlinePayload(
   return payload;
 }
 
-/** Where each object of an inline record starts in its payload: objects follow each other in order. */
+/**
+ * Each object's bytes in an inline record's payload. The writer numbers objects in target order and
+ * appends their bytes in that order, so an object starts where the previous targets' bytes end.
+ */
 function inlineBytesOf(record: JournalRecord): ((t: TargetRecord) => Uint8Array) | undefined {
   if (record.state !== "commit" || !record.inline || record.payload === undefined) return undefined;
   const payload = record.payload;
   const offsets: number[] = [];
-  const sized = record.targets.filter((t) => t.object !== null).sort((a, b) => a.object! - b.object!);
   let at = 0;
-  for (const t of sized) {
-    offsets[t.object!] = at;
+  for (const t of record.targets) {
+    if (t.object === null) continue;
+    offsets[t.object] = at;
     at += t.size;
   }
   return (t) => payload.slice(offsets[t.object!]!, offsets[t.object!]! + t.size);

@@ -107,7 +107,8 @@ export async function recover(store: Store, options: RecoverOptions = {}): Promi
           : report.discarded;
     list.push(txid);
   };
-  for (const entry of await listEntries(store, { tolerant: true })) {
+  const entries = await listEntries(store, { tolerant: true });
+  for (const entry of entries) {
     if (entry.damaged) {
       report.damaged.push({ txid: entry.txid, message: entry.damaged.message });
       continue;
@@ -138,8 +139,9 @@ export async function recover(store: Store, options: RecoverOptions = {}): Promi
     }
   }
   // A writer killed between creating its entry's directory and its first object leaves the directory
-  // empty, so no listing shows the entry: remove such directories once their writer is gone.
-  const listed = new Set((await listEntries(store, { tolerant: true })).map((e) => e.txid));
+  // empty, so no listing shows the entry: remove such directories once their writer is gone. (Listed
+  // entries were settled above, their directories with them, or are still in progress.)
+  const listed = new Set(entries.map((e) => e.txid));
   for (const name of await findSubdirectories(store, JOURNAL_PREFIX)) {
     if (listed.has(name) || !writerGone(name, minAgeMs) || !store.removeEmptyDirectory) continue;
     const prefix = `${JOURNAL_PREFIX}${name}/`;

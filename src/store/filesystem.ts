@@ -34,11 +34,11 @@ import {
   rename,
   unlink,
 } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { forEachLimit } from "../concurrency.js";
 import { ConflictError, isZarrTxError, StoreError } from "../errors.js";
+import { nativeExtensions } from "../native.js";
 import { assertBytes, assertValidKey, assertValidPrefix, copyBytes, resolveRange } from "./keys.js";
 import type {
   AbsolutePath,
@@ -110,22 +110,25 @@ export interface FileSystemStoreOptions {
 
 const DEFAULT_SYNC_READ_MAX_BYTES = 256 * 1024;
 
-/** `renameat2(RENAME_EXCHANGE)` from `fs-native-extensions` (it ships no types). */
 type SwapSync = (from: string, to: string) => void;
-let swapSync: SwapSync | undefined;
 
 /**
- * The atomic exchange of two names, on Linux (the addon is loaded once, by the first writable store).
+ * The atomic exchange of two names, on Linux (the addon loads when the first writable store is made).
  * Undefined elsewhere, or when the addon cannot be loaded: replacing then falls back to rename(2).
  */
 function loadSwap(): SwapSync | undefined {
   if (process.platform !== "linux") return undefined;
   try {
-    swapSync ??= (createRequire(import.meta.url)("fs-native-extensions") as { swapSync: SwapSync }).swapSync;
+    return nativeExtensions().swapSync;
   } catch {
     return undefined;
   }
-  return swapSync;
+}
+
+/** The directory a prefix's complete segments name: "/a/b/" and "/a/b/c" → `<root>/a/b`. */
+export function prefixDirectory(root: string, prefix: string): string {
+  const dirKey = prefix.slice(0, prefix.lastIndexOf("/") + 1);
+  return join(root, ...dirKey.split("/").filter((s) => s !== ""));
 }
 
 /** Errors of an exchange the filesystem does not offer (then the store stops trying it). */
@@ -217,7 +220,7 @@ export class FileSystemStore implements Store {
   readonly #fsync: boolean;
   readonly #syncReadMaxBytes: number;
   #lastYieldMs = 0;
-  /** The exchange used to replace existing files (see `#replace`), until the filesystem refuses it. */
+  /** The exchange used to replace existing files (see `#moveOnto`), until the filesystem refuses it. */
   #swap: SwapSync | undefined;
 
   /**
@@ -266,8 +269,8 @@ export class FileSystemStore implements Store {
   /**
    * True while this store replaces existing files by exchanging names (`renameat2(RENAME_EXCHANGE)`,
    * Linux) rather than by rename(2); false on other platforms, for read-only stores, with
-   * `replaceByExchange: false`, and once the filesystem has refused an exchange. Both are atomic for readers; the exchange avoids the writeback
-   * that ext4 starts on a rename over an existing file.
+   * `replaceByExchange: false`, and once the filesystem has refused an exchange. Both are atomic for
+   * readers; the exchange avoids the writeback that ext4 starts on a rename over an existing file.
    */
   get replacesByExchange(): boolean {
     return this.#swap !== undefined;
@@ -352,10 +355,7 @@ export class FileSystemStore implements Store {
       try {
         // "wx" = O_CREAT | O_EXCL: never write into a file some other writer owns.
         await this.#writeFile(temp, bytes, "wx");
-        if (!this.#replace(temp, path)) {
-          if (bytes.length <= this.#syncReadMaxBytes) renameSync(temp, path);
-          else await rename(temp, path);
-        }
+        await this.#moveOnto(temp, path, bytes.length > this.#syncReadMaxBytes);
       } catch (error) {
         // Best effort: the original error matters more, and a leftover temp file is never listed and
         // is recognizable by its prefix, so a failed cleanup is harmless.
@@ -479,7 +479,7 @@ export class FileSystemStore implements Store {
           continue;
         }
         try {
-          if (!this.#replace(this.#path(from), this.#path(to))) renameSync(this.#path(from), this.#path(to));
+          await this.#moveOnto(this.#path(from), this.#path(to), false);
           moved.push(true);
         } catch (error) {
           if (!isMissing(error)) throw error;
@@ -507,7 +507,7 @@ export class FileSystemStore implements Store {
       this.#checkWrite(key);
       assertBytes(value, key);
     }
-    const created = new Map<string, AbsolutePath>();
+    const created = new Set<string>();
     let current = "";
     let lastYieldMs = performance.now();
     try {
@@ -527,7 +527,7 @@ export class FileSystemStore implements Store {
           }
           if (code !== "ENOENT") throw error;
           fd = openSync(path, "wx");
-          created.set(dir, key);
+          created.add(dir);
         }
         try {
           if (fstatSync(fd).nlink > 1) {
@@ -550,7 +550,7 @@ export class FileSystemStore implements Store {
           lastYieldMs = performance.now();
         }
       }
-      if (this.#fsync) await forEachLimit([...created.keys()], WRITE_CONCURRENCY, fsyncDirectory);
+      if (this.#fsync) await forEachLimit([...created], WRITE_CONCURRENCY, fsyncDirectory);
     } catch (error) {
       throw this.#ioError("write", current, error);
     }
@@ -602,7 +602,7 @@ export class FileSystemStore implements Store {
         `removeEmptyDirectory needs a prefix like "/a/b/", got ${JSON.stringify(prefix)}`,
       );
     }
-    const path = join(this.root, ...prefix.slice(1, -1).split("/"));
+    const path = prefixDirectory(this.root, prefix);
     try {
       if (!this.#checkNoLinks(prefix, path)) return false;
       rmdirSync(path);
@@ -646,7 +646,7 @@ export class FileSystemStore implements Store {
     const slash = prefix.lastIndexOf("/");
     const dirKey = prefix === "" ? "/" : prefix.slice(0, slash + 1);
     const partial = prefix === "" ? "" : prefix.slice(slash + 1);
-    const dirPath = join(this.root, ...dirKey.split("/").filter((s) => s !== ""));
+    const dirPath = prefixDirectory(this.root, dirKey);
     const keys: AbsolutePath[] = [];
     try {
       if (!this.#checkNoLinks(prefix, dirPath)) return keys;
@@ -791,16 +791,24 @@ export class FileSystemStore implements Store {
   }
 
   /**
-   * Replaces the existing file `to` by `from` atomically, as rename(2) would, but by exchanging the two
-   * names (`renameat2(RENAME_EXCHANGE)`) and then unlinking `from`, which now names the old file. On
-   * ext4 a rename over an existing file starts writeback of the new one first (`auto_da_alloc`, the
-   * default): ~150 µs against ~30 µs for the exchange and the unlink (bench/RESULTS.md). A reader sees
-   * the old file or the new, as with rename. Returns false when the caller must rename instead: `to`
-   * does not exist, or the filesystem has no exchange (then the store stops trying). A crash between
-   * the exchange and the unlink leaves the old bytes under `from` (a temp file or a journal object,
-   * both cleaned up by recovery). Throws what rename would for a directory at `to`.
+   * Moves `from` onto `to`, replacing an existing `to` atomically. Where it can (see
+   * `replacesByExchange`) it exchanges the two names (`renameat2(RENAME_EXCHANGE)`) and unlinks `from`,
+   * which then names the old file; otherwise, and when `to` does not exist yet, it renames (async for
+   * `large` files, whose rename over an existing file may wait for their writeback). On ext4 a rename
+   * over an existing file starts writeback of the new one first (`auto_da_alloc`, the default); the
+   * exchange does not (`npm run bench:fs-ops`, bench/RESULTS.md). A reader sees the old file or the new
+   * either way. A crash between the exchange and the unlink leaves the old bytes under `from` (a temp
+   * file or a journal object, both removed by recovery). Throws what rename would, also for a directory
+   * at `to` (which the exchange puts back first).
    */
-  #replace(from: string, to: string): boolean {
+  async #moveOnto(from: string, to: string, large: boolean): Promise<void> {
+    if (this.#exchange(from, to)) return;
+    if (large) await rename(from, to);
+    else renameSync(from, to);
+  }
+
+  /** The exchange-and-unlink of `#moveOnto`; false when it did nothing and rename must do the move. */
+  #exchange(from: string, to: string): boolean {
     const swap = this.#swap;
     if (swap === undefined) return false;
     try {
@@ -825,7 +833,7 @@ export class FileSystemStore implements Store {
           },
         );
       }
-      // The new file is in place; what is left under `from` is old bytes, which recovery removes.
+      // The new file is in place; the old bytes left under `from` are removed by recovery.
     }
     return true;
   }

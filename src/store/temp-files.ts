@@ -6,7 +6,7 @@
 import type { Dirent } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { FileSystemStore, TEMP_FILE_PREFIX } from "./filesystem.js";
+import { FileSystemStore, prefixDirectory, TEMP_FILE_PREFIX } from "./filesystem.js";
 import type { Store } from "./types.js";
 
 /** A temp file of an unfinished `FileSystemStore.set` (or journal record creation). */
@@ -63,9 +63,7 @@ export async function findTempFiles(store: Store): Promise<TempFile[]> {
 export async function findSubdirectories(store: Store, prefix: string): Promise<string[]> {
   if (!(store instanceof FileSystemStore)) return [];
   try {
-    const entries = await readdir(join(store.root, ...prefix.split("/").filter(Boolean)), {
-      withFileTypes: true,
-    });
+    const entries = await readdir(prefixDirectory(store.root, prefix), { withFileTypes: true });
     return entries.filter((e) => e.isDirectory()).map((e) => e.name);
   } catch {
     return [];

@@ -44,9 +44,9 @@
 
 import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, mkdirSync, openSync } from "node:fs";
-import { createRequire } from "node:module";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { InvalidArgumentError, isZarrTxError, LeaseLostError, LockError } from "../errors.js";
+import { nativeExtensions } from "../native.js";
 import {
   lockAbortedError,
   lockTimeoutError,
@@ -75,21 +75,6 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How often an acquisition re-does a file that keeps being unlinked under it before it gives up. */
 const MAX_REOPENS = 8;
-
-/** The part of `fs-native-extensions` used here (it ships no types). */
-interface NativeLocks {
-  tryLock(fd: number, offset: number, length: number, options: { shared: boolean }): boolean;
-  waitForLock(fd: number, offset: number, length: number, options: { shared: boolean }): Promise<void>;
-  unlock(fd: number, offset: number, length: number): void;
-}
-
-let native: NativeLocks | undefined;
-
-/** Loads the native addon once, when the first FileSynchronizer is made: importing zarr-tx never loads it. */
-function nativeLocks(): NativeLocks {
-  native ??= createRequire(import.meta.url)("fs-native-extensions") as NativeLocks;
-  return native;
-}
 
 /** How lock files are locked. */
 export type LockGranularity = "byte" | "file";
@@ -265,7 +250,7 @@ function closeHandles(handles: readonly LockHandle[]): void {
       continue;
     }
     try {
-      nativeLocks().unlock(handle.fd, 0, 0);
+      nativeExtensions().unlock(handle.fd, 0, 0);
     } catch {
       // The close below drops everything anyway.
     }
@@ -368,10 +353,9 @@ export class FileSynchronizer implements Synchronizer {
     }
     this.#granularity = granularity;
     this.#turnstile = options.turnstile ?? true;
-    // Load the addon now rather than inside the first lease: its first load resolves the prebuild
-    // through several packages (10 ms in plain Node, ~100 ms under a loader such as tsx), which would
+    // Load the addon now rather than inside the first lease (see nativeExtensions): its first load would
     // otherwise land in the first transaction's lock wait. Throws here, not mid-transaction, if missing.
-    nativeLocks();
+    nativeExtensions();
   }
 
   /**
@@ -618,7 +602,7 @@ export class FileSynchronizer implements Synchronizer {
         // Announce the wait: later requests for this byte find its gate taken and queue behind it.
         await this.#wait(handle, GATE_BASE + pos, 1, true, attempt);
         await this.#wait(handle, pos, 1, run.exclusive, attempt);
-        nativeLocks().unlock(handle.fd, GATE_BASE + pos, 1);
+        nativeExtensions().unlock(handle.fd, GATE_BASE + pos, 1);
       } else {
         await this.#wait(handle, pos, 1, run.exclusive, attempt);
       }
@@ -635,7 +619,7 @@ export class FileSynchronizer implements Synchronizer {
     try {
       return tryLock(handle, start, length, exclusive);
     } finally {
-      nativeLocks().unlock(handle.fd, GATE_BASE + start, length);
+      nativeExtensions().unlock(handle.fd, GATE_BASE + start, length);
     }
   }
 
@@ -650,7 +634,7 @@ export class FileSynchronizer implements Synchronizer {
     if (attempt.error !== undefined) throw attempt.error;
     if (tryLock(handle, start, length, exclusive)) return;
     if (attempt.noWait) throw attempt.timeoutError();
-    const granted = nativeLocks().waitForLock(handle.fd, start, length, { shared: !exclusive });
+    const granted = nativeExtensions().waitForLock(handle.fd, start, length, { shared: !exclusive });
     handle.pending = granted;
     let outcome: "granted" | "cancelled";
     try {
@@ -668,7 +652,7 @@ export class FileSynchronizer implements Synchronizer {
 /** A non-blocking lock; true when granted. Errors other than "held by someone else" are typed. */
 function tryLock(handle: LockHandle, start: number, length: number, exclusive: boolean): boolean {
   try {
-    return nativeLocks().tryLock(handle.fd, start, length, { shared: !exclusive });
+    return nativeExtensions().tryLock(handle.fd, start, length, { shared: !exclusive });
   } catch (error) {
     throw lockRefused(handle.path, error);
   }
