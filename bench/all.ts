@@ -37,6 +37,12 @@ const SCRIPTS = [
   },
   { name: "journal", file: "journal.ts", what: "what the crash journal costs" },
   { name: "s3", file: "s3.ts", what: "S3 store + Redis vs filesystem + file locks" },
+  // Last: deleting its 65,536 files keeps the disk busy for minutes, which would slow the scripts after it.
+  {
+    name: "fs-ops",
+    file: "fs-ops.ts",
+    what: "replace by rename vs by exchange, listing a directory that held many files",
+  },
 ] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
